@@ -1,0 +1,1 @@
+"""Paper-agnostic machinery: declarations, registry, stages, run records, check, report, CLI."""

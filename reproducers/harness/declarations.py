@@ -1,0 +1,156 @@
+"""Typed declarations a paper folder uses to describe its reproductions.
+
+A paper's ``__init__.py`` exposes ``REPRODUCTIONS: list[Reproduction]``; the registry
+discovers it (see ``registry.py``). Everything the harness needs to build, train, evaluate,
+profile and check a reproduction is a field here, so the harness never imports a paper by
+name and adding a paper never edits the harness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Direction = Literal["higher", "lower"]
+RowKind = Literal["paper", "official-repo", "derived", "smoke"]
+
+
+@dataclass(frozen=True)
+class Paper:
+    key: str  # folder name, e.g. "vis4mer"
+    title: str
+    venue: str
+    arxiv: str
+    code_url: str
+    code_commit: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What data a reproduction reads and how the user points at it.
+
+    ``build(root, split, config)`` returns a torch Dataset reading the real on-disk format
+    under ``root``; it raises ``harness.errors.UserError`` naming the missing/malformed file.
+    ``synthesize(root, config, seed)`` writes a small synthetic dataset in the same format
+    (its task needs temporal order) for smoke runs.
+    ``fingerprint(dataset)`` returns {"found": int, "expected": int|None, "missing": [...],
+    "id_hash": str} for provenance.
+    """
+
+    name: str
+    train_split: str
+    eval_split: str
+    expected_samples: Mapping[str, int]  # split -> official sample count (videos)
+    format: str  # one line: the on-disk layout under --data-root
+    data_root_help: str  # how to obtain/prepare it (README anchor or command)
+    build: Callable[..., Any]
+    synthesize: Callable[..., Any]
+    fingerprint: Callable[[Any], dict]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A factory building the exact official architecture (official parameter names).
+
+    ``factory(**full)`` is the paper-size model; ``factory(**smoke)`` the reduced one.
+    ``example_input(config, batch)`` returns the input tensor(s) of one view at the declared
+    full input size, used by profile, FLOPs and benchmarks.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    full: Mapping[str, Any]
+    smoke: Mapping[str, Any]
+    example_input: Callable[..., Any]
+    official_num_params: int | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str  # e.g. "adamw"
+    lr: float
+    weight_decay: float
+    epochs: int
+    batch_size: int  # global batch
+    gpus: int  # GPUs the paper declares
+    lr_scaling: str  # e.g. "none (lr is independent of batch)" or "linear in global batch / 256"
+    schedule: str  # e.g. "constant", "reduce-on-plateau", "cosine"
+    seed: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)  # paper-specific knobs and quirks
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Evaluation protocol; the same views feed the accuracy run and the FLOPs count."""
+
+    input: str  # e.g. "64 segments x 49 tokens x 1024 features"
+    temporal_clips: int
+    spatial_crops: int
+    aggregation: str  # e.g. "sum of softmax over 1-s spans per video"
+    eval_split: str
+
+    @property
+    def views(self) -> int:
+        return self.temporal_clips * self.spatial_crops
+
+
+@dataclass(frozen=True)
+class ExpectedRow:
+    reproduction: str
+    metric: str
+    value: float
+    direction: Direction
+    tolerance: float | None  # None: derived from the eval-set size (binomial, floor 0.3)
+    kind: RowKind
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """How a reproduction trains and evaluates; implemented by the paper with common pieces.
+
+    ``train(ctx)`` trains and returns {"checkpoint": Path, ...}; ``evaluate(ctx, model)``
+    returns {"metrics": {metric: value}, "eval_size": int, ...}.
+    """
+
+    train: Callable[..., dict]
+    evaluate: Callable[..., dict]
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    name: str
+    paper: Paper
+    dataset: DatasetSpec
+    model: ModelSpec
+    recipe: Recipe
+    smoke_recipe: Recipe
+    protocol: Protocol
+    task: Task
+    expected: Sequence[ExpectedRow]
+    metrics: Sequence[str]
+    description: str = ""
+    smoke_data: Mapping[str, Any] = field(default_factory=dict)  # synthetic-data config
+    data_config: Mapping[str, Any] = field(default_factory=dict)  # real-data loader config
+
+
+@dataclass
+class RunContext:
+    """What a stage hands a paper's train/evaluate functions."""
+
+    reproduction: Reproduction
+    smoke: bool
+    data_root: Path
+    output_dir: Path
+    device: str
+    seed: int
+    recipe: Recipe
+    model_config: Mapping[str, Any]
+    data_config: Mapping[str, Any]
+    checkpoint: Path | None = None
+    progress: bool = True
+    log: Callable[[str], None] = print
+    extras: dict = field(default_factory=dict)
