@@ -48,6 +48,9 @@ class DatasetSpec:
     build: Callable[..., Any]
     synthesize: Callable[..., Any]
     fingerprint: Callable[[Any], dict]
+    # prepare(videos_dir, data_root, config, weights, device, log) -> None: builds the on-disk
+    # format (e.g. extracts features) from videos the user has. None: nothing to prepare.
+    prepare: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
