@@ -1,0 +1,98 @@
+"""Developer and user entry points.
+
+    nox -s reproduce                      # embedded default: vis4mer_breakfast --smoke, then report
+    nox -s reproduce -- NAME [flags]      # any reproduction, flags as `python -m reproducers run`
+    nox -s tests                          # the test suite (what CI runs)
+    nox -s benchmarks                     # pytest benchmarks --benchmark-only
+    nox -s report                         # regenerate reports/results.md from the records
+    nox -s lint                           # ruff
+
+All sessions share one virtual environment, ``.venv`` in the repository, created and
+updated on demand (re-installed when pyproject.toml or this file changes), because the
+torch install is several GB and every session needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".installed"
+# The standard torch build from the package index (its torchvision matches; a local CPU-only
+# torch wheel found through a pip config's find-links may lack a matching torchvision, so the
+# torch install runs pip in isolated mode). Override with REPRODUCERS_TORCH_SPEC.
+TORCH_SPEC = os.environ.get("REPRODUCERS_TORCH_SPEC", "torch==2.13.0 torchvision==0.28.0").split()
+DEFAULT_REPRODUCTION = ["vis4mer_breakfast", "--smoke"]
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["tests"]
+
+
+def _python() -> str:
+    return str(VENV / "bin" / "python")
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256()
+    for name in ("pyproject.toml", "noxfile.py"):
+        h.update((ROOT / name).read_bytes())
+    h.update(" ".join(TORCH_SPEC).encode())
+    return h.hexdigest()
+
+
+def install(session: nox.Session) -> str:
+    """Create/refresh .venv with torch and the project (editable, with test extras)."""
+    want = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return _python()
+    if not (VENV / "bin" / "python").exists():
+        session.run(sys.executable, "-m", "venv", str(VENV), external=True)
+    py = _python()
+    session.run(py, "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
+    session.run(py, "-m", "pip", "install", "-q", "--isolated", *TORCH_SPEC, external=True)
+    session.run(py, "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]", external=True)
+    STAMP.write_text(want)
+    return py
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (extra pytest arguments after --)."""
+    py = install(session)
+    session.run(py, "-m", "pytest", *(session.posargs or ["tests"]), external=True)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """Run a reproduction: `nox -s reproduce -- NAME [--smoke] [--data-root DIR] ...`."""
+    py = install(session)
+    args = session.posargs or DEFAULT_REPRODUCTION
+    session.run(py, "-m", "reproducers", "run", *args, external=True)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """pytest-benchmark suites: `pytest benchmarks --benchmark-only`."""
+    py = install(session)
+    session.run(py, "-m", "pytest", "benchmarks", "--benchmark-only",
+                "--benchmark-json", "reports/benchmarks.json", *session.posargs, external=True)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Regenerate reports/results.md from reports/records/."""
+    py = install(session)
+    session.run(py, "-m", "reproducers", "report", *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    py = install(session)
+    session.run(py, "-m", "ruff", "check", "reproducers", "tests", "benchmarks", "noxfile.py",
+                external=True)

@@ -1,0 +1,248 @@
+"""Command line: ``python -m reproducers {list,profile,run,check,report,prepare}``.
+
+Bad input (unknown name, missing data root, malformed split file, ...) is a ``UserError``:
+one line on stderr naming the file or flag and what to do, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .harness.errors import UserError
+from .harness.records import DEFAULT_RECORDS_DIR
+from .harness.stages import RUN_STAGES, RunOptions
+
+DEFAULT_REPORT = DEFAULT_RECORDS_DIR.parent / "results.md"
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _emit(args, data, text: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True) if args.json else text)
+
+
+def _log_for(args):
+    stream = sys.stderr if getattr(args, "json", False) else sys.stdout
+    return lambda msg: print(msg, file=stream, flush=True)
+
+
+def cmd_list(args) -> int:
+    from .harness.registry import discover
+
+    reps = discover()
+    data = [{
+        "name": r.name,
+        "paper": r.paper.key,
+        "title": r.paper.title,
+        "dataset": r.dataset.name,
+        "metrics": list(r.metrics),
+        "protocol": {"input": r.protocol.input, "views": r.protocol.views,
+                     "aggregation": r.protocol.aggregation, "eval_split": r.protocol.eval_split},
+        "expected": [{"metric": e.metric, "value": e.value, "direction": e.direction,
+                      "tolerance": e.tolerance, "kind": e.kind, "source": e.source}
+                     for e in r.expected],
+    } for r in reps.values()]
+    text = "\n".join(
+        f"{d['name']:<30} {d['paper']:<8} {d['dataset']:<22} "
+        + ", ".join(f"{e['metric']} {e['value']:g} ({e['kind']})" for e in d["expected"])
+        for d in data)
+    _emit(args, data, text)
+    return 0
+
+
+def _options(args) -> RunOptions:
+    return RunOptions(
+        smoke=getattr(args, "smoke", False),
+        data_root=getattr(args, "data_root", None),
+        checkpoint=getattr(args, "checkpoint", None),
+        device=args.device or default_device(),
+        output_dir=args.output_dir,
+        records_dir=args.records_dir,
+        force=getattr(args, "force", False),
+        seed=getattr(args, "seed", None),
+        progress=not getattr(args, "no_progress", False),
+        log=_log_for(args),
+    )
+
+
+def cmd_profile(args) -> int:
+    from .harness import stages
+    from .harness.registry import get
+
+    rep = get(args.name)
+    opts = _options(args)
+    opts.profile_iters = args.iters
+    rec = stages.profile(rep, opts)
+    r = rec["result"]
+    text = (f"{rep.name}: {r['params']:,} params; {r['gmacs_per_view']:.2f} GFLOPs (GMACs) per "
+            f"view x {r['views']} views = {r['gmacs_x_views']:.2f}; "
+            f"{r['throughput']['clips_per_s']:.3f} clips/s on {r['throughput']['device_name']}")
+    if not r["flops"]["agrees"]:
+        text += "\n  " + "\n  ".join(r["flops"]["notes"])
+    _emit(args, {"reproduction": rep.name, **r}, text)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .harness import stages
+    from .harness.registry import get
+
+    rep = get(args.name)
+    opts = _options(args)
+    chosen = list(args.stages or RUN_STAGES)
+    if args.eval_only:
+        if "train" in chosen:
+            chosen.remove("train")
+        if args.checkpoint is None:
+            raise UserError("--eval-only needs --checkpoint PATH (a weights-only .pt state dict)")
+    unknown = set(chosen) - set(RUN_STAGES)
+    if unknown:
+        raise UserError(f"--stages: unknown {sorted(unknown)}; choose from {', '.join(RUN_STAGES)}")
+    out: dict = {"reproduction": rep.name, "smoke": opts.smoke, "stages": {}}
+    for stage in RUN_STAGES:
+        if stage not in chosen:
+            continue
+        if stage in ("profile", "train", "evaluate"):
+            rec = getattr(stages, stage)(rep, opts)
+            out["stages"][stage] = {"status": rec["status"], "result": rec.get("result")}
+        elif stage == "check":
+            out["check"] = _check([rep], opts.records_dir, args)
+        elif stage == "report":
+            out["report"] = str(_report(opts.records_dir, args.report, opts.log))
+    if args.json:
+        print(json.dumps(out, indent=2, sort_keys=True))
+    fails = [r for r in out.get("check", []) if r["status"] == "FAIL"]
+    return 1 if fails else 0
+
+
+def _check(reps, records_dir, args) -> list[dict]:
+    from .harness.check import check_reproduction, format_table
+
+    rows = [r for rep in reps for r in check_reproduction(rep, records_dir)]
+    stream = sys.stderr if args.json else sys.stdout
+    print(format_table(rows), file=stream, flush=True)
+    return [r.to_dict() for r in rows]
+
+
+def cmd_check(args) -> int:
+    from .harness.registry import select
+
+    rows = _check(select(args.names), args.records_dir, args)
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+    return 1 if any(r["status"] == "FAIL" for r in rows) else 0
+
+
+def _report(records_dir: Path, out: Path, log) -> Path:
+    from .harness.registry import discover
+    from .harness.report import render
+
+    path = render(list(discover().values()), records_dir, out)
+    log(f"report written to {path}")
+    return path
+
+
+def cmd_report(args) -> int:
+    path = _report(args.records_dir, args.out, _log_for(args))
+    _emit(args, {"report": str(path)}, "")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .harness.registry import get
+
+    rep = get(args.name)
+    if rep.dataset.prepare is None:
+        raise UserError(f"{rep.name}: {rep.dataset.name} needs no prepare step")
+    if not Path(args.videos).is_dir():
+        raise UserError(f"--videos {args.videos} is not a directory of the dataset's videos")
+    if args.weights is not None and not Path(args.weights).is_file():
+        raise UserError(f"--weights {args.weights} does not exist")
+    result = rep.dataset.prepare(
+        videos_dir=Path(args.videos), data_root=Path(args.data_root),
+        config=dict(rep.data_config), weights=args.weights,
+        device=args.device or default_device(), log=_log_for(args))
+    _emit(args, {"reproduction": rep.name, "result": result}, f"prepared: {result}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m reproducers", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, device=True):
+        sp.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        sp.add_argument("--records-dir", type=Path, default=DEFAULT_RECORDS_DIR)
+        sp.add_argument("--output-dir", type=Path, default=Path("runs"),
+                        help="checkpoints, logs and synthetic data (default: runs/)")
+        if device:
+            sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+
+    sp = sub.add_parser("list", help="list the reproductions and their expected tables")
+    common(sp, device=False)
+    sp.set_defaults(func=cmd_list)
+
+    sp = sub.add_parser("profile", help="params, GFLOPs per view x views, throughput")
+    sp.add_argument("name")
+    sp.add_argument("--smoke", action="store_true", help="profile the reduced smoke model")
+    sp.add_argument("--iters", type=int, default=None, help="timed forward passes")
+    sp.add_argument("--force", action="store_true")
+    common(sp)
+    sp.set_defaults(func=cmd_profile)
+
+    sp = sub.add_parser("run", help="run a reproduction's stages (profile, train, evaluate, check, report)")
+    sp.add_argument("name")
+    sp.add_argument("--smoke", action="store_true", help="reduced model on synthetic data (CPU, minutes)")
+    sp.add_argument("--data-root", type=Path, default=None)
+    sp.add_argument("--checkpoint", type=Path, default=None, help="weights-only .pt to evaluate")
+    sp.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint without training")
+    sp.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
+                    help=f"subset of: {' '.join(RUN_STAGES)}")
+    sp.add_argument("--force", action="store_true", help="re-run stages whose inputs did not change")
+    sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--no-progress", action="store_true")
+    sp.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    common(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("check", help="compare run records with the expected tables")
+    sp.add_argument("names", nargs="*")
+    common(sp, device=False)
+    sp.set_defaults(func=cmd_check)
+
+    sp = sub.add_parser("report", help="render reports/results.md from the run records")
+    sp.add_argument("--out", type=Path, default=DEFAULT_REPORT)
+    common(sp, device=False)
+    sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("prepare", help="build a dataset's on-disk format (e.g. extract features)")
+    sp.add_argument("name")
+    sp.add_argument("--videos", type=Path, required=True)
+    sp.add_argument("--data-root", type=Path, required=True)
+    sp.add_argument("--weights", type=Path, default=None, help="backbone weights file")
+    common(sp)
+    sp.set_defaults(func=cmd_prepare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; completed stages kept their records", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

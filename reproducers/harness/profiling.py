@@ -1,0 +1,40 @@
+"""The profile stage's measurement: parameters, GFLOPs (MACs) per view and x views,
+forward throughput, at the declared input size of one view."""
+
+from __future__ import annotations
+
+from .declarations import Reproduction
+
+
+def profile_model(rep: Reproduction, cfg: dict, device: str, iters: int | None = None,
+                  log=print) -> dict:
+    import torch
+
+    from .flops import count_flops, count_params
+    from .throughput import measure_throughput
+
+    torch.manual_seed(0)
+    model = rep.model.factory(**cfg).eval()
+    inputs = rep.model.example_input(cfg, 1)
+    params = count_params(model)
+    log(f"[{rep.name}] params {params['total']:,}; counting FLOPs at one view "
+        f"({rep.protocol.input}) ...")
+    flops = count_flops(model, inputs)
+    views = rep.protocol.views
+    on_cuda = device.startswith("cuda")
+    n = iters if iters is not None else (20 if on_cuda else 3)
+    log(f"[{rep.name}] measuring forward throughput on {device} ({n} iterations) ...")
+    thr = measure_throughput(model, inputs, device=device, warmup=1 if not on_cuda else 5,
+                             iters=n)
+    out = {
+        "params": params["total"],
+        "params_trainable": params["trainable"],
+        "official_params": rep.model.official_num_params,
+        "gmacs_per_view": flops.gmacs,
+        "views": views,
+        "gmacs_x_views": flops.gmacs * views,
+        "flops": flops.to_dict(),
+        "throughput": thr,
+        "input": rep.protocol.input,
+    }
+    return out

@@ -1,0 +1,169 @@
+"""Render ``reports/results.md`` (jinja2) and its accuracy-vs-GFLOPs plot from run records.
+
+The output depends only on the declarations and the records: the same records give the
+same bytes (no clock, no environment), which a golden-report test checks.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import jinja2
+
+from .check import NOT_RUN, check_reproduction, summarize
+from .declarations import Reproduction
+from .provenance import REPO_ROOT
+from .records import read_record, record_path
+
+TEMPLATE = REPO_ROOT / "reports" / "results.md.j2"
+PLOT_NAME = "accuracy_vs_gflops.png"
+
+
+def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
+    papers: OrderedDict[str, dict] = OrderedDict()
+    footnotes: list[dict] = []
+    all_rows = []
+    smoke_rows = []
+
+    def footnote(rec: dict | None, path: Path) -> int | None:
+        if not rec:
+            return None
+        prov = rec.get("provenance", {})
+        git = prov.get("git", {})
+        dev = prov.get("device", {})
+        footnotes.append({
+            "n": len(footnotes) + 1,
+            "record": str(path.relative_to(records_dir.parent)) if path.is_relative_to(
+                records_dir.parent) else str(path),
+            "stage": rec.get("stage"),
+            "started_at": rec.get("started_at"),
+            "git": (git.get("sha") or "unknown")[:10] + (" (dirty)" if git.get("dirty") else ""),
+            "device": dev.get("name", "?"),
+            "torch": prov.get("packages", {}).get("torch"),
+            "command": prov.get("command", ""),
+            "wall_time_s": rec.get("wall_time_s"),
+            "seed": prov.get("seed"),
+            "fingerprint": prov.get("dataset_fingerprint"),
+        })
+        return len(footnotes)
+
+    for rep in sorted(reps, key=lambda r: (r.paper.key, r.name)):
+        paper = papers.setdefault(rep.paper.key, {"paper": rep.paper, "reproductions": []})
+        rows = check_reproduction(rep, records_dir)
+        all_rows.extend(rows)
+        paper_rows = [r for r in rows if r.kind != "smoke"]
+        smokes = [r for r in rows if r.kind == "smoke"]
+        prof_path = record_path(records_dir, rep.name, "profile", False)
+        prof = read_record(records_dir, rep.name, "profile", False)
+        prof = prof if prof and prof.get("status") == "ok" else None
+        eval_path = record_path(records_dir, rep.name, "evaluate", False)
+        ev = read_record(records_dir, rep.name, "evaluate", False)
+        paper["reproductions"].append({
+            "rep": rep,
+            "rows": paper_rows,
+            "profile": prof and prof["result"],
+            "profile_note": footnote(prof, prof_path),
+            "eval_note": footnote(ev, eval_path),
+        })
+        if smokes:
+            sp = record_path(records_dir, rep.name, "evaluate", True)
+            srec = read_record(records_dir, rep.name, "evaluate", True)
+            sprof = read_record(records_dir, rep.name, "profile", True)
+            smoke_rows.append({
+                "rep": rep,
+                "rows": smokes,
+                "note": footnote(srec, sp),
+                "profile": sprof and sprof.get("status") == "ok" and sprof["result"],
+                "train_time_s": _train_time(records_dir, rep.name),
+            })
+    return {
+        "papers": list(papers.values()),
+        "smoke": smoke_rows,
+        "summary": summarize(all_rows),
+        "footnotes": footnotes,
+        "plot": PLOT_NAME,
+        "NOT_RUN": NOT_RUN,
+    }
+
+
+def _train_time(records_dir: Path, name: str) -> float | None:
+    rec = read_record(records_dir, name, "train", True)
+    return rec.get("wall_time_s") if rec and rec.get("status") == "ok" else None
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}"
+
+
+def _signed(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:+.{digits}f}"
+
+
+def render(reps: list[Reproduction], records_dir: Path, out_path: Path,
+           template: Path = TEMPLATE) -> Path:
+    from .atomic import write_text_atomic
+
+    records_dir = Path(records_dir)
+    ctx = build_context(reps, records_dir)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(template).parent)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fmt"] = _fmt
+    env.filters["signed"] = _signed
+    text = env.get_template(Path(template).name).render(**ctx)
+    out_path = Path(out_path)
+    plot_accuracy_vs_gflops(ctx, out_path.parent / PLOT_NAME)
+    write_text_atomic(out_path, text)
+    return out_path
+
+
+def plot_accuracy_vs_gflops(ctx: dict, path: Path) -> Path:
+    """Expected (hollow) and measured (filled) acc@1 against GFLOPs x views, per reproduction
+    with a full-size profile record. Deterministic PNG: Agg backend, no metadata."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .atomic import write_atomic
+
+    points = []
+    for paper in ctx["papers"]:
+        for item in paper["reproductions"]:
+            prof = item["profile"]
+            if not prof:
+                continue
+            for row in item["rows"]:
+                if row.metric == "acc@1":
+                    points.append((item["rep"].name, prof["gmacs_x_views"], row.expected,
+                                   row.measured))
+                    break
+    plt.rcParams.update({"svg.hashsalt": "0", "font.family": "DejaVu Sans"})
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    if points:
+        for name, g, exp, meas in points:
+            ax.scatter([g], [exp], facecolors="none", edgecolors="C0")
+            if meas is not None:
+                ax.scatter([g], [meas], color="C1")
+            ax.annotate(name, (g, exp), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, "no full-size profile records yet", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_xlabel("GMACs x views (fvcore convention, reported as GFLOPs)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title("Accuracy vs compute: hollow = expected, filled = measured")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    write_atomic(path, lambda p: fig.savefig(p, format="png", metadata={"Software": None}))
+    plt.close(fig)
+    return path

@@ -1,0 +1,252 @@
+"""The stages of a reproduction: profile, train, evaluate (check and report live in their
+own modules). Each stage writes one atomic run record and is skipped when a successful
+record with the same inputs hash exists (``force`` re-runs it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .declarations import Reproduction, RunContext
+from .errors import UserError
+from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
+from .records import DEFAULT_RECORDS_DIR, read_record, record_path, write_record
+
+RUN_STAGES = ("profile", "train", "evaluate", "check", "report")
+
+
+@dataclass
+class RunOptions:
+    smoke: bool = False
+    data_root: Path | None = None
+    checkpoint: Path | None = None
+    stages: tuple[str, ...] = RUN_STAGES
+    device: str = "cpu"
+    output_dir: Path = REPO_ROOT / "runs"
+    records_dir: Path = DEFAULT_RECORDS_DIR
+    force: bool = False
+    seed: int | None = None
+    progress: bool = True
+    log: object = print
+    profile_iters: int | None = None
+    extras: dict = field(default_factory=dict)
+
+
+def paper_of(rep: Reproduction) -> str:
+    return rep.paper.key
+
+
+def model_config(rep: Reproduction, smoke: bool) -> dict:
+    return dict(rep.model.smoke if smoke else rep.model.full)
+
+
+def data_config(rep: Reproduction, smoke: bool) -> dict:
+    return dict(rep.smoke_data if smoke else rep.data_config)
+
+
+def run_dir(rep: Reproduction, opts: RunOptions) -> Path:
+    return Path(opts.output_dir) / (f"{rep.name}-smoke" if opts.smoke else rep.name)
+
+
+def resolve_data_root(rep: Reproduction, opts: RunOptions) -> Path:
+    """The data root of this run; for smoke runs the synthetic data is written if absent."""
+    if opts.smoke:
+        root = Path(opts.data_root) if opts.data_root else run_dir(rep, opts) / "data"
+        marker = root / ".synthetic-complete"
+        if not marker.exists():
+            opts.log(f"[{rep.name}] writing synthetic {rep.dataset.name} data to {root}")
+            rep.dataset.synthesize(root, data_config(rep, True), seed=rep.smoke_recipe.seed)
+            marker.write_text("ok\n")
+        return root
+    if opts.data_root is None:
+        raise UserError(
+            f"--data-root is required for a real run of {rep.name}: it needs {rep.dataset.name} "
+            f"laid out as {rep.dataset.format} ({rep.dataset.data_root_help}); "
+            f"or add --smoke for a synthetic CPU run"
+        )
+    root = Path(opts.data_root)
+    if not root.is_dir():
+        raise UserError(f"--data-root {root} does not exist or is not a directory; "
+                        f"point it at {rep.dataset.name} laid out as {rep.dataset.format}")
+    return root
+
+
+def _context(rep: Reproduction, opts: RunOptions, root: Path) -> RunContext:
+    recipe = rep.smoke_recipe if opts.smoke else rep.recipe
+    return RunContext(
+        reproduction=rep,
+        smoke=opts.smoke,
+        data_root=root,
+        output_dir=run_dir(rep, opts),
+        device=opts.device,
+        seed=recipe.seed if opts.seed is None else opts.seed,
+        recipe=recipe,
+        model_config=model_config(rep, opts.smoke),
+        data_config=data_config(rep, opts.smoke),
+        checkpoint=opts.checkpoint,
+        progress=opts.progress,
+        log=opts.log,
+    )
+
+
+def _up_to_date(rep: Reproduction, stage: str, opts: RunOptions, inputs_hash: str) -> dict | None:
+    if opts.force:
+        return None
+    rec = read_record(opts.records_dir, rep.name, stage, opts.smoke)
+    if rec and rec.get("status") == "ok" and rec.get("inputs_hash") == inputs_hash:
+        ckpt = rec.get("result", {}).get("checkpoint")
+        if ckpt and not Path(ckpt).exists():
+            opts.log(f"[{rep.name}] {stage}: record is current but {ckpt} is gone; running again")
+            return None
+        return rec
+    return None
+
+
+def _run_stage(rep, stage, opts, inputs, config, fingerprint, seed, body) -> dict:
+    """Skip if up to date, else run ``body()`` and write its record (also on failure)."""
+    inputs_hash = config_hash(inputs)
+    rec = _up_to_date(rep, stage, opts, inputs_hash)
+    path = record_path(opts.records_dir, rep.name, stage, opts.smoke)
+    if rec is not None:
+        opts.log(f"[{rep.name}] {stage}: inputs unchanged since {path}, not run again "
+                 f"(--force to re-run)")
+        return rec
+    opts.log(f"[{rep.name}] {stage}{' (smoke)' if opts.smoke else ''} ...")
+    start = time.time()
+    record = {
+        "reproduction": rep.name,
+        "paper": paper_of(rep),
+        "stage": stage,
+        "smoke": opts.smoke,
+        "inputs_hash": inputs_hash,
+        "config": config,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+        "provenance": provenance(opts.device, seed, config, fingerprint),
+    }
+    try:
+        result = body()
+    except UserError:
+        raise
+    except BaseException as exc:
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      wall_time_s=round(time.time() - start, 3))
+        write_record(opts.records_dir, record)
+        raise
+    record.update(status="ok", result=result, wall_time_s=round(time.time() - start, 3))
+    write_record(opts.records_dir, record)
+    opts.log(f"[{rep.name}] {stage}: done in {record['wall_time_s']:.1f} s -> {path}")
+    return record
+
+
+def _code(rep: Reproduction) -> str:
+    return code_hash(paper_of(rep), "common", "harness")
+
+
+def profile(rep: Reproduction, opts: RunOptions) -> dict:
+    from .profiling import profile_model
+
+    cfg = model_config(rep, opts.smoke)
+    config = {"model": cfg, "views": rep.protocol.views, "device": opts.device}
+    inputs = {"config": config, "code": _code(rep), "iters": opts.profile_iters}
+    return _run_stage(
+        rep, "profile", opts, inputs, config, None, None,
+        lambda: profile_model(rep, cfg, opts.device, iters=opts.profile_iters, log=opts.log),
+    )
+
+
+def _datasets(rep: Reproduction, ctx: RunContext, splits: dict[str, bool]) -> tuple[dict, dict]:
+    built, prints = {}, {}
+    for split, train in splits.items():
+        ds = rep.dataset.build(ctx.data_root, split, ctx.data_config, train=train)
+        built[split] = ds
+        prints[split] = rep.dataset.fingerprint(ds)
+    return built, prints
+
+
+def train(rep: Reproduction, opts: RunOptions) -> dict:
+    root = resolve_data_root(rep, opts)
+    ctx = _context(rep, opts, root)
+    ds, prints = _datasets(rep, ctx, {rep.dataset.train_split: True,
+                                      rep.protocol.eval_split: False})
+    ctx.extras["datasets"] = ds
+    config = {"model": dict(ctx.model_config), "recipe": _recipe_dict(ctx.recipe),
+              "data": dict(ctx.data_config), "data_root": str(root)}
+    inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
+              "device": opts.device}
+    return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed,
+                      lambda: _stringify(rep.task.train(ctx)))
+
+
+def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
+    import torch
+
+    root = resolve_data_root(rep, opts)
+    ctx = _context(rep, opts, root)
+    ckpt = opts.checkpoint
+    if ckpt is None:
+        tr = read_record(opts.records_dir, rep.name, "train", opts.smoke)
+        if tr and tr.get("status") == "ok":
+            ckpt = Path(tr["result"]["checkpoint"])
+    if ckpt is None:
+        raise UserError(f"no checkpoint to evaluate for {rep.name}: run the train stage first "
+                        f"or pass --checkpoint PATH")
+    ckpt = Path(ckpt)
+    if not ckpt.is_file():
+        raise UserError(f"--checkpoint {ckpt} does not exist; give the path of a .pt state dict")
+    ds, prints = _datasets(rep, ctx, {rep.protocol.eval_split: False})
+    ctx.checkpoint = ckpt
+    config = {"model": dict(ctx.model_config), "data": dict(ctx.data_config),
+              "protocol": _protocol_dict(rep), "checkpoint": str(ckpt), "data_root": str(root)}
+    inputs = {"config": config, "code": _code(rep), "data": prints,
+              "checkpoint_sha": file_hash(ckpt)}
+
+    def body():
+        model = rep.model.factory(**ctx.model_config)
+        model.load_state_dict(load_weights(ckpt))
+        out = rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split])
+        return _stringify(out)
+
+    return _run_stage(rep, "evaluate", opts, inputs, config, prints, ctx.seed, body)
+
+
+def load_weights(path: Path) -> dict:
+    """A state dict from a weights-only checkpoint (a raw state dict or {'model': ...})."""
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle-only files, corrupt files
+        raise UserError(f"{path}: cannot be loaded with torch.load(weights_only=True) ({exc}); "
+                        f"convert official pickled checkpoints once with the documented command") from None
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: expected a state dict, found {type(obj).__name__}")
+    return obj
+
+
+def _recipe_dict(recipe) -> dict:
+    from dataclasses import asdict
+
+    return _stringify(asdict(recipe))
+
+
+def _protocol_dict(rep: Reproduction) -> dict:
+    from dataclasses import asdict
+
+    return {**asdict(rep.protocol), "views": rep.protocol.views}
+
+
+def _stringify(obj):
+    """Make a result JSON-safe (Paths to str, tuples to lists, mappings to dicts)."""
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dict) or hasattr(obj, "items"):
+        return {str(k): _stringify(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_stringify(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        return obj.item()
+    return obj
