@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .harness.errors import UserError
+from .harness.overrides import parse as parse_overrides
 from .harness.records import DEFAULT_RECORDS_DIR
 from .harness.stages import RUN_STAGES, RunOptions
 
@@ -69,6 +70,7 @@ def _options(args) -> RunOptions:
         seed=getattr(args, "seed", None),
         progress=not getattr(args, "no_progress", False),
         log=_log_for(args),
+        overrides=parse_overrides(getattr(args, "set", None)),
     )
 
 
@@ -193,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name")
     sp.add_argument("--smoke", action="store_true", help="profile the reduced smoke model")
     sp.add_argument("--iters", type=int, default=None, help="timed forward passes")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="model.NAME=VALUE")
     sp.add_argument("--force", action="store_true")
     common(sp)
     sp.set_defaults(func=cmd_profile)
@@ -208,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--force", action="store_true", help="re-run stages whose inputs did not change")
     sp.add_argument("--seed", type=int, default=None)
     sp.add_argument("--no-progress", action="store_true")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a recipe field/option (epochs=10, scheduler=plateau, "
+                         "select=last) or model.NAME / data.NAME; recorded in the run record")
     sp.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     common(sp)
     sp.set_defaults(func=cmd_run)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .declarations import Reproduction, RunContext
 from .errors import UserError
+from .overrides import apply as apply_overrides
 from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
 from .records import DEFAULT_RECORDS_DIR, read_record, record_path, write_record
 
@@ -31,6 +32,7 @@ class RunOptions:
     progress: bool = True
     log: object = print
     profile_iters: int | None = None
+    overrides: dict = field(default_factory=dict)  # --set KEY=VALUE (see overrides.py)
     extras: dict = field(default_factory=dict)
 
 
@@ -38,12 +40,12 @@ def paper_of(rep: Reproduction) -> str:
     return rep.paper.key
 
 
-def model_config(rep: Reproduction, smoke: bool) -> dict:
-    return dict(rep.model.smoke if smoke else rep.model.full)
-
-
-def data_config(rep: Reproduction, smoke: bool) -> dict:
-    return dict(rep.smoke_data if smoke else rep.data_config)
+def configs(rep: Reproduction, opts: RunOptions):
+    """(recipe, model config, data config) of this run, with --set overrides applied."""
+    recipe = rep.smoke_recipe if opts.smoke else rep.recipe
+    model = dict(rep.model.smoke if opts.smoke else rep.model.full)
+    data = dict(rep.smoke_data if opts.smoke else rep.data_config)
+    return apply_overrides(recipe, model, data, opts.overrides)
 
 
 def run_dir(rep: Reproduction, opts: RunOptions) -> Path:
@@ -57,7 +59,7 @@ def resolve_data_root(rep: Reproduction, opts: RunOptions) -> Path:
         marker = root / ".synthetic-complete"
         if not marker.exists():
             opts.log(f"[{rep.name}] writing synthetic {rep.dataset.name} data to {root}")
-            rep.dataset.synthesize(root, data_config(rep, True), seed=rep.smoke_recipe.seed)
+            rep.dataset.synthesize(root, dict(rep.smoke_data), seed=rep.smoke_recipe.seed)
             marker.write_text("ok\n")
         return root
     if opts.data_root is None:
@@ -74,7 +76,7 @@ def resolve_data_root(rep: Reproduction, opts: RunOptions) -> Path:
 
 
 def _context(rep: Reproduction, opts: RunOptions, root: Path) -> RunContext:
-    recipe = rep.smoke_recipe if opts.smoke else rep.recipe
+    recipe, model_cfg, data_cfg = configs(rep, opts)
     return RunContext(
         reproduction=rep,
         smoke=opts.smoke,
@@ -83,8 +85,8 @@ def _context(rep: Reproduction, opts: RunOptions, root: Path) -> RunContext:
         device=opts.device,
         seed=recipe.seed if opts.seed is None else opts.seed,
         recipe=recipe,
-        model_config=model_config(rep, opts.smoke),
-        data_config=data_config(rep, opts.smoke),
+        model_config=model_cfg,
+        data_config=data_cfg,
         checkpoint=opts.checkpoint,
         progress=opts.progress,
         log=opts.log,
@@ -147,7 +149,7 @@ def _code(rep: Reproduction) -> str:
 def profile(rep: Reproduction, opts: RunOptions) -> dict:
     from .profiling import profile_model
 
-    cfg = model_config(rep, opts.smoke)
+    cfg = configs(rep, opts)[1]
     config = {"model": cfg, "views": rep.protocol.views, "device": opts.device}
     inputs = {"config": config, "code": _code(rep), "iters": opts.profile_iters}
     return _run_stage(

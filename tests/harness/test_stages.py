@@ -102,3 +102,21 @@ def test_evaluate_checkpoint_errors(opts, tmp_path):
     opts.checkpoint = bad
     with pytest.raises(UserError, match="weights_only"):
         stages.evaluate(rep, opts)
+
+
+def test_set_overrides_change_recipe_and_config_hash(opts):
+    from reproducers.harness.overrides import parse
+
+    rep = fake_paper.make()
+    base = stages.train(rep, opts)
+    opts.overrides = parse(["epochs=1", "lr=0.01", "scheduler=plateau"])
+    changed = stages.train(rep, opts)
+    assert changed["inputs_hash"] != base["inputs_hash"]
+    assert changed["config"]["recipe"]["epochs"] == 1
+    assert changed["config"]["recipe"]["lr"] == 0.01
+    assert changed["config"]["recipe"]["options"] == {"scheduler": "plateau"}
+    opts.overrides = parse(["model.width=3"])
+    with pytest.raises(UserError, match="model config has no 'width'"):
+        stages.train(rep, opts)
+    with pytest.raises(UserError, match="expected KEY=VALUE"):
+        parse(["epochs"])
