@@ -320,3 +320,14 @@ CAUCHY_FLOP_HANDLES = {f"prim::PythonOp.{cls.__name__}": _cauchy_flop_handle for
 CAUCHY_FLOP_FORMULAS = {
     f"prim::PythonOp.{cls.__name__}": (_cauchy_flop_formula, cls) for cls in _FUNCTIONS
 }
+
+
+def _register_flop_handles() -> None:
+    from reproducers.harness.flops import register_flop_handle
+
+    for name, handle in CAUCHY_FLOP_HANDLES.items():
+        formula, target = CAUCHY_FLOP_FORMULAS[name]
+        register_flop_handle(name, handle, formula=formula, target=target)
+
+
+_register_flop_handles()
