@@ -97,8 +97,9 @@ def fit(
         if evaluate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             row.update(evaluate(model))
         history.append(row)
-        log("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                             for k, v in row.items()))
+        if len(row) > 4 or epoch % max(1, cfg.epochs // 10) == 0 or epoch == 1:
+            log("  " + "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                 for k, v in row.items()))
         if after_epoch is not None:
             after_epoch(epoch, row)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

@@ -5,6 +5,7 @@ record with the same inputs hash exists (``force`` re-runs it).
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,14 +54,22 @@ def run_dir(rep: Reproduction, opts: RunOptions) -> Path:
 
 
 def resolve_data_root(rep: Reproduction, opts: RunOptions) -> Path:
-    """The data root of this run; for smoke runs the synthetic data is written if absent."""
-    if opts.smoke:
-        root = Path(opts.data_root) if opts.data_root else run_dir(rep, opts) / "data"
-        marker = root / ".synthetic-complete"
-        if not marker.exists():
+    """The data root of this run.
+
+    Smoke runs without --data-root write synthetic data (for the run's data config and seed)
+    under the run folder, rewritten when that config changes; with --data-root they read it
+    as given (e.g. a small real subset in the official format)."""
+    if opts.smoke and opts.data_root is None:
+        _, _, data_cfg = configs(rep, opts)
+        seed = rep.smoke_recipe.seed
+        root = run_dir(rep, opts) / "data"
+        marker, want = root / ".synthetic-complete", config_hash({"data": data_cfg, "seed": seed})
+        if not marker.exists() or marker.read_text().strip() != want:
+            if root.exists():
+                shutil.rmtree(root)
             opts.log(f"[{rep.name}] writing synthetic {rep.dataset.name} data to {root}")
-            rep.dataset.synthesize(root, dict(rep.smoke_data), seed=rep.smoke_recipe.seed)
-            marker.write_text("ok\n")
+            rep.dataset.synthesize(root, data_cfg, seed=seed)
+            marker.write_text(want + "\n")
         return root
     if opts.data_root is None:
         raise UserError(
