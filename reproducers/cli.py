@@ -175,6 +175,31 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_data_check(args) -> int:
+    from .harness.registry import get
+    from .harness.stages import configs
+
+    rep = get(args.name)
+    if rep.dataset.check is None:
+        raise UserError(f"{rep.name}: {rep.dataset.name} declares no data check")
+    root = Path(args.data_root)
+    if not root.is_dir():
+        raise UserError(f"--data-root {root} does not exist or is not a directory")
+    data_cfg = configs(rep, RunOptions(smoke=args.smoke))[2]
+    splits = args.split or list(dict.fromkeys([rep.dataset.train_split, rep.protocol.eval_split]))
+    result = {split: rep.dataset.check(root, split, data_cfg) for split in splits}
+    lines = []
+    for split, r in result.items():
+        lines.append(f"{rep.name} [{split}]: {r['usable']}/{r['total']} usable "
+                     f"({100 * r['usable_share']:.1f}%), {len(r['missing'])} missing, "
+                     f"{len(r['unreadable'])} unreadable")
+        lines += [f"  missing     {p}" for p in r["missing"][: args.limit]]
+        lines += [f"  unreadable  {p}: {why}" for p, why in r["unreadable"][: args.limit]]
+    _emit(args, {"reproduction": rep.name, "splits": result}, "\n".join(lines))
+    bad = any(r["missing"] or r["unreadable"] for r in result.values())
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m reproducers", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -227,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", type=Path, default=DEFAULT_REPORT)
     common(sp, device=False)
     sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("data", help="dataset tools: `data check NAME --data-root DIR`")
+    data_sub = sp.add_subparsers(dest="data_command", required=True)
+    dc = data_sub.add_parser("check", help="list missing and unreadable samples, no training")
+    dc.add_argument("name")
+    dc.add_argument("--data-root", type=Path, required=True)
+    dc.add_argument("--split", action="append", help="split(s) to check (default: train + eval)")
+    dc.add_argument("--smoke", action="store_true", help="use the smoke data config")
+    dc.add_argument("--limit", type=int, default=50, help="paths listed per category")
+    common(dc, device=False)
+    dc.set_defaults(func=cmd_data_check)
 
     sp = sub.add_parser("prepare", help="build a dataset's on-disk format (e.g. extract features)")
     sp.add_argument("name")

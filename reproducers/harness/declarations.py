@@ -51,6 +51,9 @@ class DatasetSpec:
     # prepare(videos_dir, data_root, config, weights, device, log) -> None: builds the on-disk
     # format (e.g. extracts features) from videos the user has. None: nothing to prepare.
     prepare: Callable[..., Any] | None = None
+    # check(root, split, config) -> {"total", "usable", "missing": [paths],
+    # "unreadable": [[path, reason]], "usable_share"}: used by `data check`, no training.
+    check: Callable[..., dict] | None = None
 
 
 @dataclass(frozen=True)

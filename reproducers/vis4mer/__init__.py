@@ -22,7 +22,7 @@ from reproducers.harness.declarations import (
 )
 from reproducers.harness.expected import load_expected
 
-from . import data, features, synthetic, task
+from . import data, data_check, features, synthetic, task
 from .model import ViS4mer
 
 PAPER = Paper(
@@ -120,6 +120,7 @@ def _lvu(task_name: str) -> Reproduction:
             synthesize=partial(_synthesize_lvu, task_name),
             fingerprint=data.fingerprint,
             prepare=features.prepare_lvu,
+            check=partial(data_check.check_split, data.build_lvu),
         ),
         model=ModelSpec("vis4mer", ViS4mer, _model(d_output, LVU_L_SECS * LVU_TOKENS),
                         _smoke_model(d_output, smoke["l_secs"], smoke), _example_input),
@@ -164,6 +165,7 @@ def _segments(name: str, dataset: str, classes: int, counts: dict, epochs: int,
             synthesize=synth,
             fingerprint=data.fingerprint,
             prepare=prepare,
+            check=partial(data_check.check_split, build),
         ),
         model=ModelSpec("vis4mer", ViS4mer, _model(classes, SEG_COUNT * SEG_TOKENS),
                         _smoke_model(smoke["num_classes"], smoke["segments"], smoke),

@@ -72,7 +72,7 @@ def npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from a .npy header, without reading the array."""
     try:
         arr = np.load(path, mmap_mode="r")  # maps the file; reads only the header
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise UserError(f"feature file {path} is not a readable .npy file ({e}); delete it and "
                         "re-run prepare") from e
     return tuple(arr.shape), arr.dtype
@@ -90,7 +90,7 @@ def open_features(path: Path, tokens: int, dim: int) -> np.ndarray:
         arr = np.load(path, mmap_mode="r")
     except FileNotFoundError as e:
         raise UserError(f"feature file {path} not found: run prepare for this dataset") from e
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise UserError(f"feature file {path} is not a readable .npy file ({e})") from e
     check_feature_shape(path, arr.shape, tokens, dim)
     return arr
