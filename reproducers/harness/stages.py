@@ -187,7 +187,7 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
     inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
               "device": opts.device}
     return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed,
-                      lambda: _stringify(rep.task.train(ctx)))
+                      lambda: _with_bad_samples(rep.task.train(ctx), ds))
 
 
 def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
@@ -217,9 +217,19 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
         model = rep.model.factory(**ctx.model_config)
         model.load_state_dict(load_weights(ckpt))
         out = rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split])
-        return _stringify(out)
+        return _with_bad_samples(out, ds)
 
     return _run_stage(rep, "evaluate", opts, inputs, config, prints, ctx.seed, body)
+
+
+def _with_bad_samples(result: dict, datasets: dict) -> dict:
+    """Add the unreadable samples each dataset met (datasets exposing ``bad_summary()``, e.g.
+    common.video.dataset.VideoClipDataset) to the stage result, so the record counts them."""
+    bad = {split: d.bad_summary() for split, d in datasets.items() if hasattr(d, "bad_summary")}
+    result = _stringify(result)
+    if bad:
+        result["bad_samples"] = _stringify(bad)
+    return result
 
 
 def load_weights(path: Path) -> dict:
