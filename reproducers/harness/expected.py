@@ -9,8 +9,9 @@ eval-set size, floor 0.3 points", DESIGN.md) and note. Any schema violation rais
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from .declarations import ExpectedRow
 from .errors import UserError

@@ -191,7 +191,6 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
 
 
 def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
-    import torch
 
     root = resolve_data_root(rep, opts)
     ctx = _context(rep, opts, root)

@@ -9,10 +9,7 @@ depending on OpenCV.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reproducers.harness.atomic import write_atomic
 from reproducers.harness.errors import UserError
 
 
@@ -126,18 +124,9 @@ def read_frames(path: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.nd
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """np.save to a temp file in the destination folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """np.save through harness.atomic (temp file in the destination folder, fsync, rename)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a handle: np.save(path) would append ".npy" to the name
+            np.save(fh, array)
 
-
+    write_atomic(Path(path), write)
