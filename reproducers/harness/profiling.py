@@ -24,8 +24,10 @@ def profile_model(rep: Reproduction, cfg: dict, device: str, iters: int | None =
     on_cuda = device.startswith("cuda")
     n = iters if iters is not None else (20 if on_cuda else 3)
     log(f"[{rep.name}] measuring forward throughput on {device} ({n} iterations) ...")
+    # train-step time (forward + backward + optimizer step) where it is meaningful: on CUDA;
+    # a full-size CPU train step of the large models takes minutes and says little
     thr = measure_throughput(model, inputs, device=device, warmup=1 if not on_cuda else 5,
-                             iters=n)
+                             iters=n, train_step=on_cuda)
     out = {
         "params": params["total"],
         "params_trainable": params["trainable"],
