@@ -107,6 +107,8 @@ def cmd_run(args) -> int:
     unknown = set(chosen) - set(RUN_STAGES)
     if unknown:
         raise UserError(f"--stages: unknown {sorted(unknown)}; choose from {', '.join(RUN_STAGES)}")
+    if {"train", "evaluate"} & set(chosen):
+        stages.resolve_data_root(rep, opts)  # fail fast on a bad --data-root, before profiling
     out: dict = {"reproduction": rep.name, "smoke": opts.smoke, "stages": {}}
     for stage in RUN_STAGES:
         if stage not in chosen:

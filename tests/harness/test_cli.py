@@ -44,8 +44,9 @@ def test_unknown_reproduction():
 
 def test_missing_data_root(tmp_path):
     proc = cli("run", "vis4mer_breakfast", "--data-root", tmp_path / "nowhere",
-               "--records-dir", tmp_path / "records", "--stages", "train")
+               "--records-dir", tmp_path / "records")
     assert_one_line_error(proc, "--data-root", str(tmp_path / "nowhere"))
+    assert not (tmp_path / "records").exists()  # failed before any stage wrote a record
 
 
 def test_real_run_without_data_root(tmp_path):
