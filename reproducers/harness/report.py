@@ -150,11 +150,13 @@ def plot_accuracy_vs_gflops(ctx: dict, path: Path) -> Path:
     plt.rcParams.update({"svg.hashsalt": "0", "font.family": "DejaVu Sans"})
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     if points:
-        for name, g, exp, meas in points:
+        for i, (name, g, exp, meas) in enumerate(sorted(points, key=lambda p: (p[1], p[2]))):
             ax.scatter([g], [exp], facecolors="none", edgecolors="C0")
             if meas is not None:
                 ax.scatter([g], [meas], color="C1")
-            ax.annotate(name, (g, exp), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            # alternate label offsets so neighbours at the same compute stay legible
+            ax.annotate(name, (g, exp), fontsize=7, xytext=(4, 3 if i % 2 else -9),
+                        textcoords="offset points")
         ax.set_xscale("log")
     else:
         ax.text(0.5, 0.5, "no full-size profile records yet", ha="center", va="center",
