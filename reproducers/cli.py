@@ -71,6 +71,7 @@ def _options(args) -> RunOptions:
         progress=not getattr(args, "no_progress", False),
         log=_log_for(args),
         overrides=parse_overrides(getattr(args, "set", None)),
+        resume=getattr(args, "resume", None),
     )
 
 
@@ -93,11 +94,48 @@ def cmd_profile(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .harness import stages
+    from .harness import launch
     from .harness.registry import get
 
     rep = get(args.name)
+    multi = args.nproc > 1 or args.nnodes > 1
+    if args.launcher == "slurm" and not launch.inside_launcher():
+        launch.submit_slurm(args.argv, nodes=args.nnodes, gpus_per_node=args.gpus_per_node,
+                            partition=args.partition, time_min=args.slurm_time,
+                            folder=args.slurm_folder, account=args.slurm_account,
+                            log=_log_for(args))
+        return 0
+    if multi and not launch.inside_launcher():
+        return launch.run_torchrun(args.argv, args.nproc, args.nnodes, args.rdzv_endpoint,
+                                   args.node_rank, _log_for(args))
     opts = _options(args)
+    if launch.inside_launcher():
+        return _run_distributed(rep, opts, args)
+    return _run_stages(rep, opts, args)
+
+
+def _run_distributed(rep, opts, args) -> int:
+    """One rank of a torchrun / SLURM run: train and evaluate on every rank; profile, check
+    and report on rank 0; records written by rank 0 only."""
+    from .common.distributed import barrier, cleanup, init_distributed
+
+    opts.dist = init_distributed(opts.device)
+    if not opts.dist.is_main:
+        opts.log = lambda _msg: None
+    try:
+        if opts.dist.is_main:
+            opts.log(f"[{rep.name}] distributed run: world size {opts.dist.world_size} "
+                     f"({opts.dist.launcher}, {opts.dist.backend}); recipe declares "
+                     f"{rep.recipe.gpus} GPU(s)")
+        return _run_stages(rep, opts, args)
+    finally:
+        barrier()
+        cleanup()
+
+
+def _run_stages(rep, opts, args) -> int:
+    from .harness import stages
+
     chosen = list(args.stages or RUN_STAGES)
     if args.eval_only:
         if "train" in chosen:
@@ -108,11 +146,18 @@ def cmd_run(args) -> int:
     if unknown:
         raise UserError(f"--stages: unknown {sorted(unknown)}; choose from {', '.join(RUN_STAGES)}")
     if {"train", "evaluate"} & set(chosen):
-        stages.resolve_data_root(rep, opts)  # fail fast on a bad --data-root, before profiling
+        if opts.is_main:
+            stages.resolve_data_root(rep, opts)  # fail fast on a bad --data-root
+        if opts.dist is not None:
+            from .common.distributed import barrier
+
+            barrier()  # rank 0 may have written the synthetic data
     out: dict = {"reproduction": rep.name, "smoke": opts.smoke, "stages": {}}
     for stage in RUN_STAGES:
         if stage not in chosen:
             continue
+        if stage != "train" and stage != "evaluate" and not opts.is_main:
+            continue  # profile, check and report run on rank 0 only
         if stage in ("profile", "train", "evaluate"):
             rec = getattr(stages, stage)(rep, opts)
             out["stages"][stage] = {"status": rec["status"], "result": rec.get("result")}
@@ -120,7 +165,7 @@ def cmd_run(args) -> int:
             out["check"] = _check([rep], opts.records_dir, args)
         elif stage == "report":
             out["report"] = str(_report(opts.records_dir, args.report, opts.log))
-    if args.json:
+    if args.json and opts.is_main:
         print(json.dumps(out, indent=2, sort_keys=True))
     fails = [r for r in out.get("check", []) if r["status"] == "FAIL"]
     return 1 if fails else 0
@@ -242,6 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a recipe field/option (epochs=10, scheduler=plateau, "
                          "select=last) or model.NAME / data.NAME; recorded in the run record")
     sp.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    sp.add_argument("--resume", default=None, metavar="auto|PATH",
+                    help="continue an interrupted training exactly (auto: runs/<name>/checkpoint_last.pt)")
+    g = sp.add_argument_group("distributed launch (torchrun; SLURM through submitit)")
+    g.add_argument("--nproc", type=int, default=1, help="processes (GPUs) per node, via torchrun")
+    g.add_argument("--nnodes", type=int, default=1, help="nodes; needs --rdzv-endpoint")
+    g.add_argument("--node-rank", type=int, default=None)
+    g.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT")
+    g.add_argument("--launcher", choices=["torchrun", "slurm"], default="torchrun")
+    g.add_argument("--partition", default=None, help="SLURM partition")
+    g.add_argument("--gpus-per-node", type=int, default=8, help="SLURM: GPUs (= tasks) per node")
+    g.add_argument("--slurm-time", type=int, default=72 * 60, help="SLURM time limit, minutes")
+    g.add_argument("--slurm-folder", type=Path, default=Path("runs/slurm"))
+    g.add_argument("--slurm-account", default=None)
     common(sp)
     sp.set_defaults(func=cmd_run)
 
@@ -277,7 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # launchers re-run the same command line in every process
     try:
         return args.func(args)
     except UserError as exc:

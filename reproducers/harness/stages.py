@@ -34,7 +34,13 @@ class RunOptions:
     log: object = print
     profile_iters: int | None = None
     overrides: dict = field(default_factory=dict)  # --set KEY=VALUE (see overrides.py)
+    resume: str | None = None  # "auto" or a checkpoint path (trainer's exact resume)
+    dist: object = None  # common.distributed.DistEnv under torchrun / SLURM, else None
     extras: dict = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist is None or self.dist.is_main
 
 
 def paper_of(rep: Reproduction) -> str:
@@ -60,6 +66,8 @@ def resolve_data_root(rep: Reproduction, opts: RunOptions) -> Path:
     under the run folder, rewritten when that config changes; with --data-root they read it
     as given (e.g. a small real subset in the official format)."""
     if opts.smoke and opts.data_root is None:
+        if not opts.is_main:  # rank 0 writes the synthetic data (see cli.cmd_run)
+            return run_dir(rep, opts) / "data"
         _, _, data_cfg = configs(rep, opts)
         seed = rep.smoke_recipe.seed
         root = run_dir(rep, opts) / "data"
@@ -97,8 +105,9 @@ def _context(rep: Reproduction, opts: RunOptions, root: Path) -> RunContext:
         model_config=model_cfg,
         data_config=data_cfg,
         checkpoint=opts.checkpoint,
-        progress=opts.progress,
+        progress=opts.progress and opts.is_main,
         log=opts.log,
+        extras={"dist": opts.dist, "resume": opts.resume},
     )
 
 
@@ -120,6 +129,19 @@ def _run_stage(rep, stage, opts, inputs, config, fingerprint, seed, body) -> dic
     inputs_hash = config_hash(inputs)
     rec = _up_to_date(rep, stage, opts, inputs_hash)
     path = record_path(opts.records_dir, rep.name, stage, opts.smoke)
+    if opts.dist is not None:  # every rank runs the stage; rank 0 alone writes the record
+        from reproducers.common.distributed import barrier
+
+        out = _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, body,
+                               rec, path)
+        barrier()  # the next stage may read this record (e.g. evaluate reads train's)
+        return out
+    return _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, body,
+                            rec, path)
+
+
+def _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, body, rec,
+                     path) -> dict:
     if rec is not None:
         opts.log(f"[{rep.name}] {stage}: inputs unchanged since {path}, not run again "
                  f"(--force to re-run)")
@@ -135,6 +157,7 @@ def _run_stage(rep, stage, opts, inputs, config, fingerprint, seed, body) -> dic
         "config": config,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
         "provenance": provenance(opts.device, seed, config, fingerprint),
+        "world_size": 1 if opts.dist is None else opts.dist.world_size,
     }
     try:
         result = body()
@@ -143,10 +166,12 @@ def _run_stage(rep, stage, opts, inputs, config, fingerprint, seed, body) -> dic
     except BaseException as exc:
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                       wall_time_s=round(time.time() - start, 3))
-        write_record(opts.records_dir, record)
+        if opts.is_main:
+            write_record(opts.records_dir, record)
         raise
     record.update(status="ok", result=result, wall_time_s=round(time.time() - start, 3))
-    write_record(opts.records_dir, record)
+    if opts.is_main:
+        write_record(opts.records_dir, record)
     opts.log(f"[{rep.name}] {stage}: done in {record['wall_time_s']:.1f} s -> {path}")
     return record
 

@@ -185,6 +185,13 @@ class FeatureVideoDataset(Dataset):
                 self._rng_obj = random.Random(info.seed)
         return self._rng_obj
 
+    def reseed(self, seed: int) -> None:
+        """Seed the sampling RNG for the next item (the trainer seeds every sample from
+        (seed, epoch, index), so span draws survive resume and any worker count)."""
+        info = get_worker_info()
+        self._rng_key = None if info is None else (info.id, info.seed)
+        self._rng_obj = random.Random(seed)
+
     def _features(self, video: int) -> np.ndarray:
         return open_features(self.feature_paths[video], self.tokens, self.feature_dim)
 

@@ -15,42 +15,23 @@ summed softmax then argmax for classification, mean prediction for regression.
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from reproducers.common.metrics import aggregate_by_video, mse, topk_accuracy
-from reproducers.common.training import FitConfig, fit
+from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit, scaled_lr
 
 from .model import optimizer_param_groups
-
-
-def _seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def _is_regression(ctx) -> bool:
     return ctx.model_config["d_output"] == 1
 
 
-def _split_batch(batch):
-    if len(batch) == 3:
-        return batch
-    x, y = batch
-    return x, y, None
-
-
-def _loss(ctx):
+def _loss(ctx, device: str):
     regression = _is_regression(ctx)
-    device = ctx.device
 
     def step_loss(model, batch):
-        x, y, _ = _split_batch(batch)
+        x, y, _ = batch
         out = model(x.to(device, non_blocking=True))
         y = y.to(device, non_blocking=True)
         if regression:
@@ -60,38 +41,28 @@ def _loss(ctx):
     return step_loss
 
 
-def _loader(ctx, dataset, train: bool) -> DataLoader:
-    opts = ctx.recipe.options
-    bs = ctx.recipe.batch_size if train else opts.get("eval_batch_size", ctx.recipe.batch_size)
-    workers = opts.get("num_workers", 0)
-    return DataLoader(
-        dataset,
-        batch_size=bs,
-        shuffle=train and opts.get("shuffle", True),
-        num_workers=workers,
-        pin_memory=ctx.device.startswith("cuda"),
-        persistent_workers=workers > 0,
-        generator=torch.Generator().manual_seed(ctx.seed) if train else None,
-    )
+def _device(ctx) -> str:
+    dist = ctx.extras.get("dist")
+    return dist.device if dist is not None else ctx.device
 
 
 @torch.no_grad()
 def evaluate(ctx, model, dataset) -> dict:
-    """Video-level metrics on ``dataset`` (every span/clip scored once)."""
+    """Video-level metrics on ``dataset``: every span/clip scored exactly once, across ranks
+    when distributed, then aggregated per video as in one process."""
+    opts, device = ctx.recipe.options, _device(ctx)
     was_training = model.training
-    model.eval().to(ctx.device)
-    outs, targets, videos = [], [], []
-    offset = 0
-    for batch in _loader(ctx, dataset, train=False):
-        x, y, vid = _split_batch(batch)
-        outs.append(model(x.to(ctx.device)).float().cpu())
-        targets.append(y)
-        if vid is None:
-            vid = torch.arange(offset, offset + len(y))
-        videos.append(vid)
-        offset += len(y)
+    model.eval().to(device)
+
+    def forward(batch):
+        x, y, vid = batch
+        return model(x.to(device)).float().cpu(), {"y": y, "video": vid}
+
+    res = distributed_evaluate(forward, dataset, dist=ctx.extras.get("dist"),
+                               batch_size=opts.get("eval_batch_size", ctx.recipe.batch_size),
+                               num_workers=opts.get("num_workers", 0))
     model.train(was_training)
-    out, y, vid = torch.cat(outs), torch.cat(targets), torch.cat(videos)
+    out, y, vid = res["outputs"], res["y"], res["video"]
     if _is_regression(ctx):
         pred = aggregate_by_video(out[:, 0], vid, how="mean")
         target = aggregate_by_video(y.float(), vid, how="mean")
@@ -105,9 +76,39 @@ def evaluate(ctx, model, dataset) -> dict:
     return {"metrics": metrics, "eval_size": len(scores), "num_samples": len(out)}
 
 
+def _train_config(ctx, select_key: str, higher: bool) -> TrainConfig:
+    recipe, opts = ctx.recipe, ctx.recipe.options
+    workers = opts.get("num_workers", 0)
+    return TrainConfig(
+        epochs=recipe.epochs,
+        global_batch=recipe.batch_size,
+        device=ctx.device,
+        per_device_batch=opts.get("per_device_batch"),
+        declared_gpus=recipe.gpus or None,
+        eval_every=opts.get("eval_every", 1),
+        amp=opts.get("amp"),
+        select=opts.get("select", "last"),
+        select_metric=select_key,
+        select_higher=higher,
+        checkpoint_every_steps=opts.get("checkpoint_every_steps"),
+        progress=ctx.progress,
+        seed=ctx.seed,
+        # the official DataLoader keeps a short last batch; a global batch must be whole
+        # here (DDP + accumulation), so it is completed with the epoch's first samples
+        drop_last=opts.get("drop_last", False),
+        num_workers=workers,
+        pin_memory=_device(ctx).startswith("cuda"),
+        persistent_workers=workers > 0,
+        tensorboard=opts.get("tensorboard", False),
+        # the official model builds `encoder` even when d_input == d_model and skips it in
+        # forward: its parameters get no gradient, which DDP must be told about
+        find_unused_parameters=ctx.model_config["d_input"] == ctx.model_config["d_model"],
+    )
+
+
 def train(ctx) -> dict:
     rep, recipe, opts = ctx.reproduction, ctx.recipe, ctx.recipe.options
-    _seed_everything(ctx.seed)
+    torch.manual_seed(ctx.seed)  # model init; the trainer seeds data and dropout itself
     datasets = ctx.extras["datasets"]
     train_set = datasets[rep.dataset.train_split]
     select_split = opts.get("select_split", rep.protocol.eval_split)
@@ -118,24 +119,25 @@ def train(ctx) -> dict:
     report_set = datasets[rep.protocol.eval_split]
 
     model = rep.model.factory(**ctx.model_config)
-    groups = optimizer_param_groups(model, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    rule = recipe.lr_scaling.split(":")[0].strip()
+    lr = scaled_lr(recipe.lr, recipe.batch_size, recipe.batch_size, rule)  # global batch kept
+    groups = optimizer_param_groups(model, lr=lr, weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=recipe.weight_decay)
     for i, g in enumerate(optimizer.param_groups):
         ctx.log(f"Optimizer group {i} | {len(g['params'])} tensors | lr {g['lr']} | "
                 f"weight_decay {g['weight_decay']}")
     metric = "mse" if _is_regression(ctx) else "acc@1"
     higher = metric != "mse"
     scheduler_kind = opts.get("scheduler", "official")
-    scheduler = None
+    plateau = None
     if scheduler_kind in ("official", "plateau"):
         mode = "min" if scheduler_kind == "official" or not higher else "max"
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode=mode, factor=opts.get("plateau_factor", 0.2),
             patience=opts.get("plateau_patience", 1))
     elif scheduler_kind != "none":
         raise ValueError(f"unknown scheduler option {scheduler_kind!r}")
 
-    eval_every = opts.get("eval_every", 1)
     key = f"{select_split}_{metric}"
 
     def run_eval(m):
@@ -145,25 +147,25 @@ def train(ctx) -> dict:
         return row
 
     def after_epoch(epoch, row):
-        if scheduler is not None and key in row:
-            scheduler.step(row[key])
+        if plateau is not None and key in row:
+            plateau.step(row[key])
 
-    cfg = FitConfig(
-        epochs=recipe.epochs,
-        device=ctx.device,
-        eval_every=eval_every,
-        select=opts.get("select", "last"),
-        select_metric=key,
-        select_higher=higher,
-        progress=ctx.progress,
-    )
-    result = fit(model, optimizer, _loader(ctx, train_set, train=True), _loss(ctx), cfg,
-                 ctx.output_dir, evaluate=run_eval, after_epoch=after_epoch, log=ctx.log)
+    cfg = _train_config(ctx, key, higher)
+    result = fit(model, optimizer, train_set, _loss(ctx, _device(ctx)), cfg, ctx.output_dir,
+                 evaluate=run_eval, after_epoch=after_epoch,
+                 extra_state={"plateau": plateau} if plateau is not None else None,
+                 resume=ctx.extras.get("resume"), dist=ctx.extras.get("dist"), log=ctx.log)
     return {
         "checkpoint": result.checkpoint,
         "last_checkpoint": result.last,
         "selected_epoch": result.selected_epoch,
         "selection": f"{cfg.select} by {key}" if cfg.select == "best" else "last epoch",
         "steps": result.steps,
+        "world_size": result.world_size,
+        "accum": result.accum,
+        "per_device_batch": result.per_device_batch,
+        "setup_mismatch": result.mismatch,
+        "resumed_from": result.resumed_from,
+        "lr_scaling": {"rule": rule, "lr": lr},
         "history": result.history,
     }

@@ -200,6 +200,12 @@ class VideoClipDataset(Dataset):
                 f"{first['path']}: {first['reason']}); run `python -m reproducers data check` "
                 f"on this dataset and re-extract or re-download the listed videos")
 
+    def reseed(self, seed: int) -> None:
+        """Seed clip sampling for the next item (the trainer's per-sample seeding, so
+        training draws survive resume and do not depend on the worker count)."""
+        self._rng = np.random.default_rng(seed)
+        self._rng_pid = os.getpid()
+
     def _generator(self) -> np.random.Generator:
         """A NumPy generator per process, seeded from torch (DataLoader seeds each worker)."""
         if self._rng is None or self._rng_pid != os.getpid():
