@@ -247,6 +247,14 @@ def cmd_data_check(args) -> int:
     return 1 if bad else 0
 
 
+def cmd_convert(args) -> int:
+    from .harness.convert import convert
+
+    result = convert(args.src, args.dst, args.key, log=_log_for(args))
+    _emit(args, result, "")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m reproducers", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -323,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--limit", type=int, default=50, help="paths listed per category")
     common(dc, device=False)
     dc.set_defaults(func=cmd_data_check)
+
+    sp = sub.add_parser("convert-checkpoint",
+                        help="official pickled checkpoint -> weights-only state dict (explicit)")
+    sp.add_argument("src", type=Path)
+    sp.add_argument("dst", type=Path)
+    sp.add_argument("--key", default=None, help="dotted key of the state dict (default: found)")
+    common(sp, device=False)
+    sp.set_defaults(func=cmd_convert)
 
     sp = sub.add_parser("prepare", help="build a dataset's on-disk format (e.g. extract features)")
     sp.add_argument("name")
