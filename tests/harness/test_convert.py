@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from collections import OrderedDict
@@ -22,7 +23,7 @@ def test_converts_pyslowfast_style_checkpoint(tmp_path):
     state = OrderedDict(w=torch.arange(6.0).reshape(2, 3), b=torch.ones(2))
     src = tmp_path / "official.pyth"
     torch.save({"epoch": 30, "model_state": state, "cfg": NotAllowedUnderWeightsOnly()}, src)
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         torch.load(src, weights_only=True)
     out = convert(src, tmp_path / "model.pt", log=lambda m: None)
     assert out["from"] == "model_state" and out["tensors"] == 2 and out["values"] == 8

@@ -52,7 +52,7 @@ def test_two_processes_equal_one_process_with_accumulation(tmp_path):
     _run(two, *deterministic, "--nproc", "2")  # 2 processes x 8
     a, b = _steps(one), _steps(two)
     assert len(a) == len(b) == 24  # 3 epochs x ceil(120 / 16)
-    assert max(abs(float(x["loss"]) - float(y["loss"])) for x, y in zip(a, b)) < 1e-5
+    assert max(abs(float(x["loss"]) - float(y["loss"])) for x, y in zip(a, b, strict=True)) < 1e-5
     ra, rb = _record(one, "train"), _record(two, "train")
     assert (ra["world_size"], ra["result"]["accum"]) == (1, 2)
     assert (rb["world_size"], rb["result"]["accum"]) == (2, 1)
