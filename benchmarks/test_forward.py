@@ -31,9 +31,9 @@ def _models():
     if not groups:
         return [pytest.param(None, id="no-reproductions",
                              marks=pytest.mark.skip(reason="no reproduction is registered yet"))]
-    names = [name for name, _ in groups]
-    return [pytest.param(reps, id=name if names.count(name) == 1 else f"{name}-{i}")
-            for i, ((name, _), reps) in enumerate(groups.items())]
+    # id: the first reproduction sharing the model config (+N others)
+    return [pytest.param(reps, id=reps[0].name + (f"+{len(reps) - 1}" if len(reps) > 1 else ""))
+            for reps in groups.values()]
 
 
 @pytest.mark.parametrize("reps", _models())

@@ -100,11 +100,11 @@ def cmd_run(args) -> int:
     rep = get(args.name)
     multi = args.nproc > 1 or args.nnodes > 1
     if args.launcher == "slurm" and not launch.inside_launcher():
-        launch.submit_slurm(args.argv, nodes=args.nnodes, gpus_per_node=args.gpus_per_node,
-                            partition=args.partition, time_min=args.slurm_time,
-                            folder=args.slurm_folder, account=args.slurm_account,
-                            log=_log_for(args))
-        return 0
+        code = launch.submit_slurm(
+            args.argv, nodes=args.nnodes, gpus_per_node=args.gpus_per_node,
+            partition=args.partition, time_min=args.slurm_time, folder=args.slurm_folder,
+            account=args.slurm_account, log=_log_for(args), wait=args.slurm_wait)
+        return code
     if multi and not launch.inside_launcher():
         return launch.run_torchrun(args.argv, args.nproc, args.nnodes, args.rdzv_endpoint,
                                    args.node_rank, _log_for(args))
@@ -308,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--slurm-time", type=int, default=72 * 60, help="SLURM time limit, minutes")
     g.add_argument("--slurm-folder", type=Path, default=Path("runs/slurm"))
     g.add_argument("--slurm-account", default=None)
+    g.add_argument("--slurm-wait", action="store_true", help="block until the job ends")
     common(sp)
     sp.set_defaults(func=cmd_run)
 

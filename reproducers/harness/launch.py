@@ -18,6 +18,7 @@ from .errors import UserError
 LAUNCH_FLAGS = ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint", "--launcher",
                 "--partition", "--gpus-per-node", "--slurm-time", "--slurm-folder",
                 "--slurm-account")
+LAUNCH_SWITCHES = ("--slurm-wait",)  # launcher flags without a value
 
 
 def inside_launcher() -> bool:
@@ -35,6 +36,8 @@ def worker_argv(argv: list[str]) -> list[str]:
             skip = False
             continue
         name = tok.split("=", 1)[0]
+        if name in LAUNCH_SWITCHES:
+            continue
         if name in LAUNCH_FLAGS:
             skip = "=" not in tok
             continue
@@ -74,8 +77,12 @@ def _slurm_worker(argv: list[str]) -> int:
 
 
 def submit_slurm(argv: list[str], *, nodes: int, gpus_per_node: int, partition: str | None,
-                 time_min: int, folder: Path, account: str | None, log) -> str:
-    """Submit the run as one SLURM job of ``nodes`` x ``gpus_per_node`` tasks (one per GPU)."""
+                 time_min: int, folder: Path, account: str | None, log, wait: bool = False) -> int:
+    """Submit the run as one SLURM job of ``nodes`` x ``gpus_per_node`` tasks (one per GPU).
+
+    submitit's AutoExecutor falls back to its local executor where there is no SLURM (the
+    tasks then run as local processes), which is how this path is tested on CPU. With
+    ``wait`` the call blocks until the job ends and returns its exit status."""
     try:
         import submitit
     except ImportError:
@@ -89,6 +96,13 @@ def submit_slurm(argv: list[str], *, nodes: int, gpus_per_node: int, partition: 
         params["slurm_account"] = account
     executor.update_parameters(**params)
     job = executor.submit(_slurm_worker, worker_argv(argv))
-    log(f"submitted SLURM job {job.job_id} ({nodes} node(s) x {gpus_per_node} GPU(s)); "
-        f"logs in {folder}; re-submit with --resume auto after a preemption")
-    return str(job.job_id)
+    log(f"submitted {executor.cluster} job {job.job_id} ({nodes} node(s) x {gpus_per_node} "
+        f"task(s)); logs in {folder}; re-submit with --resume auto after a preemption")
+    if not wait:
+        return 0
+    try:
+        job.results()
+    except Exception as exc:  # submitit re-raises the task's failure
+        log(f"job {job.job_id} failed: {str(exc).splitlines()[-1] if str(exc) else exc}")
+        return 1
+    return 0

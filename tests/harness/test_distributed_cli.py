@@ -83,3 +83,14 @@ def test_sigkill_then_resume_auto_matches_uninterrupted_run(tmp_path):
     wa, wb = _weights(ref), _weights(cut)
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert [r["loss"] for r in _steps(cut)] == [r["loss"] for r in _steps(ref)]
+
+
+def test_slurm_launcher_runs_one_task_per_gpu_through_submitit(tmp_path):
+    """Without SLURM, submitit's AutoExecutor runs the job's tasks as local processes: the
+    same code path as on a cluster (job submission, task env, init_distributed)."""
+    _run(tmp_path, "--set", "epochs=1", "--launcher", "slurm", "--gpus-per-node", "2",
+         "--slurm-folder", str(tmp_path / "slurm"), "--slurm-wait")
+    rec = _record(tmp_path, "train")
+    assert rec["status"] == "ok" and rec["world_size"] == 2
+    assert len(list((tmp_path / "slurm").glob("*_log.out"))) == 2
+    assert _record(tmp_path, "evaluate")["result"]["eval_size"] == 60
