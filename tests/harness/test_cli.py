@@ -32,6 +32,8 @@ def test_list_json_lists_vis4mer_reproductions():
     data = {d["name"]: d for d in json.loads(proc.stdout)}
     vis = sorted(n for n in data if n.startswith("vis4mer_"))
     assert len(vis) == 11
+    assert "vit_features_spatial" in data["vis4mer_lvu_scene"]["data_layout"]
+    assert data["vis4mer_lvu_scene"]["expected_samples"] == {"train": 557, "val": 120, "test": 86}
     for name in vis:
         paper_rows = [e for e in data[name]["expected"] if e["kind"] == "paper"]
         assert paper_rows and all(e["source"] for e in paper_rows)
