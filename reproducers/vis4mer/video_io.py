@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reproducers.common.video.decode import VideoReadError, video_info
+from reproducers.common.video.decode import read_frames as decode_frames
 from reproducers.harness.atomic import write_atomic
 from reproducers.harness.errors import UserError
 
@@ -78,9 +80,11 @@ def _open(path: Path):
 
 
 def count_frames(path: Path) -> int:
-    container, stream = _open(path)
-    with container:
-        return sum(1 for _ in container.decode(stream))
+    """Frames in the video (common.video.decode.video_info: counted from packets)."""
+    try:
+        return int(video_info(path)["num_frames"])
+    except VideoReadError as e:
+        raise UserError(f"cannot read video {path} ({e.reason})") from e
 
 
 def video_timing(path: Path) -> tuple[float, float]:
@@ -97,27 +101,25 @@ def video_timing(path: Path) -> tuple[float, float]:
     return fps, ((d + 5000) // 10000) / 100.0
 
 
-def read_frames(path: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, RGB uint8 frame) for the sorted distinct ``indices``, decoding the video
-    once; indices past the last frame get the last frame."""
+def read_frames(path: Path, indices: Sequence[int],
+                chunk: int = 64) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, RGB uint8 frame) for the sorted distinct ``indices`` through the shared
+    frame-accurate decoder (common.video.decode.read_frames), ``chunk`` frames at a time so a
+    long movie is never held whole; indices past the last frame get the last frame (what
+    moviepy returns for times past the end in the official extractors)."""
     wanted = sorted({int(i) for i in indices})
     if not wanted:
         return
-    container, stream = _open(path)
-    pos, last = 0, None
-    with container:
-        for i, frame in enumerate(container.decode(stream)):
-            last = frame
-            if wanted[pos] == i:
-                yield i, frame.to_ndarray(format="rgb24")
-                pos += 1
-                if pos == len(wanted):
-                    return
-    if last is None:
+    last = count_frames(path) - 1
+    if last < 0:
         raise UserError(f"video {path} has no decodable frame")
-    tail = last.to_ndarray(format="rgb24")
-    for j in wanted[pos:]:
-        yield j, tail
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start:start + chunk]
+        try:
+            frames = decode_frames(path, [min(i, last) for i in part])
+        except VideoReadError as e:
+            raise UserError(f"cannot read video {path} ({e.reason})") from e
+        yield from zip(part, frames, strict=True)
 
 
 # ---------------------------------------------------------------- writing

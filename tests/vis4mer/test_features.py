@@ -121,6 +121,9 @@ def test_read_frames(tmp_path):
     assert F.video_timing(video) == (15.0, 2.67)  # 40 / 15 s, printed to centiseconds
     got = [(i, round(f.mean() / GRAY_STEP)) for i, f in F.read_frames(video, [45, 3, 0, 3, 39])]
     assert got == [(0, 0), (3, 3), (39, 39), (45, 39)]  # past the end: the last frame
+    chunked = [(i, round(f.mean() / GRAY_STEP))
+               for i, f in F.read_frames(video, [45, 3, 0, 3, 39], chunk=2)]
+    assert chunked == got  # decoding in chunks changes nothing
 
 
 # ---------------------------------------------------------------- LVU
