@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .convert import extract_state_dict
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
@@ -257,19 +258,20 @@ def _with_bad_samples(result: dict, datasets: dict) -> dict:
 
 
 def load_weights(path: Path) -> dict:
-    """A state dict from a weights-only checkpoint (a raw state dict or {'model': ...})."""
+    """A state dict from a weights-only checkpoint: a raw state dict, or one nested under the
+    usual keys (model, model_state, state_dict, ...; see convert.extract_state_dict)."""
     import torch
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle-only files, corrupt files
         raise UserError(f"{path}: cannot be loaded with torch.load(weights_only=True) ({exc}); "
-                        f"convert official pickled checkpoints once with the documented command") from None
-    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        obj = obj["model"]
-    if not isinstance(obj, dict):
-        raise UserError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    return obj
+                        f"convert official pickled checkpoints once with "
+                        f"`python -m reproducers convert-checkpoint SRC DST`") from None
+    try:
+        return extract_state_dict(obj)[0]
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 def _recipe_dict(recipe) -> dict:
