@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-Aggregation = Literal["sum_softmax", "mean"]
+Aggregation = Literal["sum_softmax", "sum", "mean"]
 
 
 def _np(x) -> np.ndarray:
@@ -65,7 +65,9 @@ def aggregate_by_video(scores, video_index, how: Aggregation, sample_index=None)
     ``how="sum_softmax"``: sum the per-span softmax probabilities of each video (argmax of the
     result is the video prediction; official: ``eval`` in run_lvu.py of md-mohaiminul/ViS4mer,
     identical to src/run.py of chaoyuaw/lvu). ``how="mean"``: average the per-span
-    predictions (regression; a (N, 1) input is treated as (N,)).
+    predictions (regression; a (N, 1) input is treated as (N,)). ``how="sum"``: sum the rows
+    as they are (scores that already are probabilities: PySlowFast ``TestMeter`` with
+    ``DATA.ENSEMBLE_METHOD "sum"``).
 
     ``sample_index`` (optional, (N,)): dataset index of each row; rows repeating an index
     already seen are dropped, which removes a ``DistributedSampler``'s padding.
@@ -95,6 +97,9 @@ def aggregate_by_video(scores, video_index, how: Aggregation, sample_index=None)
             raise ValueError("aggregate_by_video: sum_softmax needs (N, C) scores")
         per = np.zeros((n_videos, s.shape[1]))
         np.add.at(per, inverse, _softmax(s))
+    elif how == "sum":
+        per = np.zeros((n_videos,) + s.shape[1:])
+        np.add.at(per, inverse, s)
     elif how == "mean":
         shape = (n_videos,) + s.shape[1:]
         per = np.zeros(shape)
@@ -102,7 +107,8 @@ def aggregate_by_video(scores, video_index, how: Aggregation, sample_index=None)
         counts = np.bincount(inverse, minlength=n_videos).astype(np.float64)
         per /= counts.reshape((-1,) + (1,) * (per.ndim - 1))
     else:
-        raise ValueError(f"aggregate_by_video: unknown how={how!r} (sum_softmax or mean)")
+        raise ValueError(f"aggregate_by_video: unknown how={how!r} (sum_softmax, sum or "
+                         f"mean)")
     if hasattr(scores, "detach"):
         import torch
 

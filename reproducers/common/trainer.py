@@ -47,6 +47,7 @@ from tqdm import tqdm
 from reproducers.harness.errors import UserError
 
 from . import checkpointing as ck
+from .aux_stream import AuxStream, CyclingBatchSampler, aux_loader, plan_roles
 from .distributed import (
     DistEnv,
     GlobalBatchSampler,
@@ -66,7 +67,7 @@ from .schedules import (
     warmup_step,
 )
 
-__all__ = ["BatchPlan", "FitResult", "NonFiniteLoss", "TrainConfig", "distributed_evaluate",
+__all__ = ["AuxStream", "BatchPlan", "FitResult", "NonFiniteLoss", "TrainConfig", "distributed_evaluate",
            "fit", "param_groups", "plan_batch", "scaled_lr", "warmup_cosine", "warmup_step"]
 
 
@@ -156,7 +157,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
         out_dir: Path, *, scheduler=None, evaluate: Callable[[torch.nn.Module], dict] | None = None,
         after_epoch: Callable[[int, dict], None] | None = None, collate_fn=None,
         resume: str | Path | None = None, dist: DistEnv | None = None,
-        extra_state: Mapping[str, object] | None = None,
+        extra_state: Mapping[str, object] | None = None, aux: AuxStream | None = None,
         log: Callable[[str], None] = print) -> FitResult:
     """Train ``model`` (see the module doc); returns the selected weights and the history.
 
@@ -165,19 +166,29 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
     {metric: float}`` runs on every rank (with the EMA model when the EMA is on) and must
     give the same values everywhere (rank 0's are used); ``extra_state``: objects with
     ``state_dict``/``load_state_dict`` (e.g. a ReduceLROnPlateau stepped in ``after_epoch``)
-    stored in checkpoints and restored on resume.
+    stored in checkpoints and restored on resume. ``aux``: a second stream trained in the same
+    optimizer steps (``aux_stream.AuxStream``: SViT's image rank), on dedicated ranks or on
+    every rank; the reported step loss is then the weighted sum of both streams.
     """
     dist = dist or DistEnv(device=cfg.device)
-    plan, out_dir, main = cfg.plan(dist.world_size), Path(out_dir), dist.is_main
+    roles = plan_roles(aux, dist.rank, dist.world_size)
+    plan, out_dir, main = cfg.plan(roles.main_world), Path(out_dir), dist.is_main
     say = log if main else (lambda _msg: None)
     say(plan.summary())
+    if aux is not None:
+        say(roles.describe(aux.name) + f"; {aux.name} global batch {aux.global_batch}")
     if plan.mismatch:
         say(f"WARNING: {plan.mismatch}")
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    sampler = GlobalBatchSampler(len(train_set), plan.global_batch, rank=dist.rank,
-                                 world_size=dist.world_size, accum=plan.accum, seed=cfg.seed,
+    sampler = GlobalBatchSampler(len(train_set), plan.global_batch, rank=roles.main_rank,
+                                 world_size=roles.main_world, accum=plan.accum, seed=cfg.seed,
                                  shuffle=cfg.shuffle, drop_last=cfg.drop_last)
+    aux_sampler = None
+    if aux is not None:
+        aux_sampler = CyclingBatchSampler(len(aux.dataset), aux.global_batch,
+                                          rank=roles.aux_rank, world=roles.aux_world,
+                                          seed=cfg.seed)
     spe, accum = sampler.steps_per_epoch, plan.accum
     if spe == 0:
         raise UserError(f"{len(train_set)} training samples make no global batch of "
@@ -214,6 +225,10 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                           pin_memory=cfg.pin_memory and dist.device.startswith("cuda"),
                           persistent_workers=cfg.persistent_workers,
                           prefetch_factor=cfg.prefetch_factor)
+    aux_batches_loader = None
+    if aux is not None and roles.trains_aux:
+        aux_batches_loader = aux_loader(aux, aux_sampler, cfg.seed, pin_memory=cfg.pin_memory
+                                        and dist.device.startswith("cuda"))
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
     steplog = ck.StepLog(out_dir, main, cfg.tensorboard, resumed and prog.global_step)
 
@@ -224,17 +239,25 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                 ck.cpu_state(raw), stateful, rngs, prog, setup))
         barrier()
 
-    def train_step(batches, epoch: int) -> float:
+    def micro_batches(batches, aux_batches):
+        """(loss function, batch, scale) of this rank's micro-batches for one step."""
+        if roles.trains_main:
+            for _ in range(accum):
+                yield step_loss, next(batches), roles.main_scale, accum
+        if roles.trains_aux:
+            yield aux.step_loss, next(aux_batches), roles.aux_scale, 1
+
+    def train_step(batches, aux_batches, epoch: int) -> float:
         total = torch.zeros((), dtype=torch.float64, device=dist.device)
-        for m in range(accum):
-            batch = next(batches)
-            sync = m == accum - 1 or not dist.distributed
+        count = accum * roles.trains_main + roles.trains_aux
+        for m, (fn, batch, scale, div) in enumerate(micro_batches(batches, aux_batches)):
+            sync = m == count - 1 or not dist.distributed
             with nullcontext() if sync else train_model.no_sync():
                 with torch.autocast(dev_type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss = step_loss(train_model, batch)
-                scaler.scale(loss / accum).backward()
-            total += loss.detach().double()
-        value = all_reduce_sum(total).item() / (accum * dist.world_size)
+                    loss = fn(train_model, batch)
+                scaler.scale(loss * scale / div).backward()
+            total += loss.detach().double() * scale / div
+        value = all_reduce_sum(total).item() / dist.world_size
         if not math.isfinite(value):
             optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLoss(
@@ -255,12 +278,17 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
             train_model.train()
             sampler.set_epoch(epoch)
             sampler.set_start_step(prog.step_in_epoch)
-            batches = iter(loader)
+            batches = iter(loader) if roles.trains_main else None
+            aux_batches = None
+            if aux_batches_loader is not None:
+                aux_sampler.set_epoch(epoch)
+                aux_sampler.set_start_step(prog.step_in_epoch)
+                aux_batches = iter(aux_batches_loader)
             bar = tqdm(total=spe, initial=prog.step_in_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
                        disable=not (cfg.progress and main), leave=False, dynamic_ncols=True)
             while prog.step_in_epoch < spe:
                 t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-                value = train_step(batches, epoch)
+                value = train_step(batches, aux_batches, epoch)
                 prog.step_in_epoch += 1
                 prog.global_step += 1
                 prog.loss_sum += value
@@ -276,7 +304,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                 if every and prog.global_step % every == 0 and prog.step_in_epoch < spe:
                     save_state()
             bar.close()
-            del batches
+            del batches, aux_batches
             _end_epoch(prog, raw, ema, optimizer, cfg, evaluate, after_epoch, out_dir, main,
                        spe, start, say)
             steplog.epoch(prog.history[-1], prog.global_step)

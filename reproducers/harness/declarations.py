@@ -71,6 +71,9 @@ class ModelSpec:
     smoke: Mapping[str, Any]
     example_input: Callable[..., Any]
     official_num_params: int | None = None
+    # adapt_state_dict(state) -> (state, notes): official checkpoint quirks (e.g. extra
+    # tensors a test-time hook added) fixed before the strict load of ``evaluate``.
+    adapt_state_dict: Callable[[dict], tuple[dict, list[str]]] | None = None
 
 
 @dataclass(frozen=True)

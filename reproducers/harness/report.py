@@ -62,6 +62,7 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
         paper["reproductions"].append({
             "rep": rep,
             "rows": paper_rows,
+            "subsets": _subsets(ev),
             "profile": prof and prof["result"],
             "profile_note": footnote(prof, prof_path),
             "eval_note": footnote(ev, eval_path),
@@ -73,6 +74,7 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
             smoke_rows.append({
                 "rep": rep,
                 "rows": smokes,
+                "subsets": _subsets(srec),
                 "note": footnote(srec, sp),
                 "profile": sprof and sprof.get("status") == "ok" and sprof["result"],
                 "train_time_s": _train_time(records_dir, rep.name),
@@ -85,6 +87,18 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
         "plot": PLOT_NAME,
         "NOT_RUN": NOT_RUN,
     }
+
+
+def _subsets(rec: dict | None) -> list[dict]:
+    """Every eval set a record scored (e.g. SViT's full val set and its box-filtered subset),
+    the one the expected rows are checked on first."""
+    if not rec or rec.get("status") != "ok":
+        return []
+    res = rec.get("result", {})
+    subsets, chosen = res.get("subsets") or {}, res.get("report_subset")
+    out = [{"name": name, "eval_size": s.get("eval_size"), "metrics": s.get("metrics", {}),
+            "checked": name == chosen} for name, s in subsets.items()]
+    return sorted(out, key=lambda s: (not s["checked"], s["name"]))
 
 
 def _train_time(records_dir: Path, name: str) -> float | None:

@@ -240,8 +240,14 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
 
     def body():
         model = rep.model.factory(**ctx.model_config)
-        model.load_state_dict(load_weights(ckpt))
+        weights, converted = weights_only_file(ckpt, run_dir(rep, opts) / "weights", opts.log)
+        state, notes = load_weights(weights), []
+        if rep.model.adapt_state_dict is not None:
+            state, notes = rep.model.adapt_state_dict(state)
+        load_strict(model, state, ckpt)
         out = rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split])
+        out["weights"] = {"file": str(weights), "converted_from": str(ckpt) if converted
+                          else None, "notes": notes}
         return _with_bad_samples(out, ds)
 
     return _run_stage(rep, "evaluate", opts, inputs, config, prints, ctx.seed, body)
@@ -255,6 +261,44 @@ def _with_bad_samples(result: dict, datasets: dict) -> dict:
     if bad:
         result["bad_samples"] = _stringify(bad)
     return result
+
+
+def weights_only_file(path: Path, cache_dir: Path, log=print) -> tuple[Path, bool]:
+    """``path`` itself when it is a bare state dict; otherwise (an official training
+    checkpoint: model_state + optimizer_state + cfg ..., loadable with weights_only=True) its
+    state dict written once to ``cache_dir/<stem>.<sha12>.weights.pt`` and reused after."""
+    import torch
+
+    from .atomic import write_atomic
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return path, False  # load_weights explains (pickle-only files need convert-checkpoint)
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return path, False
+    state, where = extract_state_dict(obj)
+    target = Path(cache_dir) / f"{Path(path).stem}.{file_hash(path)[:12]}.weights.pt"
+    if not target.is_file():
+        write_atomic(target, lambda p: torch.save(state, p))
+        log(f"converted {path} ({where}, {len(state)} tensors) once to weights-only {target}")
+    return target, True
+
+
+def load_strict(model, state: dict, source: Path) -> None:
+    """``load_state_dict(strict=True)`` with a one-line error naming what does not fit."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        def few(keys):
+            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+        raise UserError(f"{source}: does not fit the model: missing [{few(missing)}], "
+                        f"unexpected [{few(unexpected)}], shape mismatch [{few(shapes)}]; "
+                        f"pass the checkpoint of this reproduction's architecture")
+    model.load_state_dict(state, strict=True)
 
 
 def load_weights(path: Path) -> dict:

@@ -54,3 +54,9 @@ def test_aggregate_rejects_bad_input():
         aggregate_by_video(np.zeros((3, 2)), [0, 1], "mean")
     with pytest.raises(ValueError):
         aggregate_by_video(np.zeros((2, 2)), [0, 1], "max")
+
+
+def test_aggregate_sum_adds_probabilities_as_given():
+    probs = np.array([[0.7, 0.3], [0.2, 0.8], [0.1, 0.9], [0.6, 0.4]])
+    per = aggregate_by_video(probs, [3, 3, 5, 3], "sum")
+    np.testing.assert_allclose(per, [[1.5, 1.5], [0.1, 0.9]])

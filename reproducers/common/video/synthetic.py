@@ -44,8 +44,11 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 230),
 
 
 def synthetic_clip(label: int, *, frames: int = 24, size: int = 64,
-                   rng: np.random.Generator) -> np.ndarray:
-    """One clip of class ``label`` (0..3) as RGB uint8 ``[frames, size, size, 3]``."""
+                   rng: np.random.Generator, boxes: list | None = None) -> np.ndarray:
+    """One clip of class ``label`` (0..3) as RGB uint8 ``[frames, size, size, 3]``.
+
+    ``boxes``: a list that receives the square's pixel box (x1, y1, x2, y2) per frame (the
+    full width when it wraps around the edge)."""
     if label not in range(len(TEMPLATES)):
         raise ValueError(f"synthetic_clip: label must be 0..{len(TEMPLATES) - 1}, got {label}")
     background = rng.integers(0, 70, size=3)
@@ -62,7 +65,9 @@ def synthetic_clip(label: int, *, frames: int = 24, size: int = 64,
         for f in range(frames):
             left = (x0 + travel * t[f]) % size
             inside_x = ((xx - left) % size) < side  # wraps around the right edge
-            video[f][inside_x & (yy >= y0) & (yy < y0 + side)] = colour
+            mask = inside_x & (yy >= y0) & (yy < y0 + side)
+            video[f][mask] = colour
+            _append_box(boxes, mask)
     else:
         small = rng.uniform(0.1, 0.3) * size
         large = min(small * rng.uniform(2.0, 3.0), 0.9 * size)  # a 2-3x change in size
@@ -72,15 +77,28 @@ def synthetic_clip(label: int, *, frames: int = 24, size: int = 64,
             half = small * (large / small) ** frac / 2
             box = (np.abs(yy - cy) < half) & (np.abs(xx - cx) < half)
             video[f][box] = colour
+            _append_box(boxes, box)
     return video
 
 
-def _clips(n_per_class: int, frames: int, size: int, rng: np.random.Generator, classes: int):
+def _append_box(boxes: list | None, mask: np.ndarray) -> None:
+    if boxes is None:
+        return
+    ys, xs = np.nonzero(mask)
+    boxes.append(None if len(xs) == 0 else
+                 (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)))
+
+
+def _clips(n_per_class: int, frames: int, size: int, rng: np.random.Generator, classes: int,
+           boxes: list | None = None):
+    """(label, object name, clip); ``boxes`` (a list) is refilled with each clip's boxes."""
     for _ in range(n_per_class):
         for label in range(classes):
             colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+            if boxes is not None:
+                boxes.clear()
             yield label, f"a {colour} square", synthetic_clip(label, frames=frames, size=size,
-                                                                rng=rng)
+                                                                rng=rng, boxes=boxes)
 
 
 def write_video(path, video: np.ndarray, *, fps: int, codec: str, gop: int = 8) -> None:
@@ -234,3 +252,64 @@ def write_kinetics_synthetic(root, n_per_class: int = 4, frames: int = 30, size:
 
 def _write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=1) + "\n")
+
+
+def _box_entry(vid: str, index: int, obj: tuple[float, ...] | None, category: str) -> dict:
+    labels = []
+    if obj is not None:
+        x1, y1, x2, y2 = obj
+        labels.append({"box2d": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
+                       "category": category, "standard_category": "0000"})
+        # a "hand" holding it: a box on the object's upper-left corner (not drawn)
+        hx, hy = max(x1 - 4.0, 0.0), max(y1 - 4.0, 0.0)
+        labels.append({"box2d": {"x1": hx, "y1": hy, "x2": hx + 10.0, "y2": hy + 10.0},
+                       "category": "hand", "standard_category": "hand"})
+    return {"name": f"{vid}/{index + 1:04d}.jpg", "labels": labels,
+            "gt_placeholders": [category], "nr_instances": len(labels)}
+
+
+def write_svit_synthetic(root, n_per_class: int = 4, frames: int = 24, size: int = 64,
+                         seed: int = 0, *, n_val_per_class: int | None = None, classes: int = 4,
+                         empty_every: int = 8, quality: int = 95) -> dict[str, Path]:
+    """SSv2 as eladb3/SViT reads it, with Something-Else boxes:
+    ``sm/annotations/something-something-v2-labels.json``,
+    ``json_files/something-something-v2-{train,validation}.json``, ``frames/<id>/%04d.jpg``
+    (1-based JPEG) and ``bbox_jsons/<id>.json`` (one entry per frame: the square's box as
+    object ``0000`` and a hand box at its corner). Every ``empty_every``-th video gets an
+    empty box list and is listed in ``empty_bbox_{train,val}.json`` (SViT drops such videos),
+    so the full and box-filtered evaluation sets differ. Returns the paths under keys
+    ``root, frames, labels, train, validation, empty_train, empty_val``."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    frames_dir, boxes_dir = root / "frames", root / "bbox_jsons"
+    labels_path = root / "sm" / "annotations" / "something-something-v2-labels.json"
+    for d in (frames_dir, boxes_dir, labels_path.parent, root / "json_files"):
+        d.mkdir(parents=True, exist_ok=True)
+    labels = {TEMPLATES[c].replace("[", "").replace("]", ""): str(c) for c in range(classes)}
+    _write_json(labels_path, labels)
+    paths = {"root": root, "frames": frames_dir, "labels": labels_path}
+    next_id = 1
+    for split, n, empty_key in (("train", n_per_class, "empty_train"),
+                                ("validation", n_val_per_class or n_per_class, "empty_val")):
+        entries, empty, clip_boxes = [], [], []
+        for k, (label, obj, clip) in enumerate(_clips(n, frames, size, rng, classes,
+                                                      clip_boxes)):
+            vid = str(next_id)
+            next_id += 1
+            vdir = frames_dir / vid
+            vdir.mkdir(exist_ok=True)
+            for i, frame in enumerate(clip):
+                Image.fromarray(frame).save(vdir / f"{i + 1:04d}.jpg", quality=quality)
+            if empty_every and k % empty_every == empty_every - 1:
+                boxes: list = []
+                empty.append(vid)
+            else:
+                boxes = [_box_entry(vid, i, b, obj) for i, b in enumerate(clip_boxes)]
+            _write_json(boxes_dir / f"{vid}.json", boxes)
+            entries.append(_ssv2_entry(vid, label, obj))
+        paths[split] = root / "json_files" / f"something-something-v2-{split}.json"
+        _write_json(paths[split], entries)
+        name = "empty_bbox_train.json" if split == "train" else "empty_bbox_val.json"
+        paths[empty_key] = root / name
+        _write_json(paths[empty_key], empty)
+    return paths
