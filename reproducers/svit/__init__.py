@@ -63,6 +63,9 @@ SMOKE_DATA = {
 }
 
 
+FULL_MODEL = {"num_frames": 16, "crop_size": 224, "num_classes": 174}  # configs/ssv2.yaml
+
+
 def _example_input(cfg, batch: int):
     return torch.randn(batch, 3, cfg["num_frames"], cfg["crop_size"], cfg["crop_size"])
 
@@ -107,7 +110,8 @@ SVIT = Reproduction(
     name="svit_ssv2",
     paper=PAPER,
     dataset=_dataset("Something-Something v2 (SViT layout, Something-Else boxes)"),
-    model=ModelSpec("svit", build_svit, {"num_objects": 4}, {**SMOKE_MODEL, "num_objects": 4},
+    model=ModelSpec("svit", build_svit, {**FULL_MODEL, "num_objects": 4},
+                    {**SMOKE_MODEL, "num_objects": 4},
                     _example_input,
                     official_num_params=34_373_560, adapt_state_dict=adapt_state_dict),
     recipe=Recipe(
@@ -139,7 +143,7 @@ MVITV2S = Reproduction(
     name="mvitv2s_ssv2",
     paper=PAPER,
     dataset=_dataset("Something-Something v2"),
-    model=ModelSpec("mvitv2s", build_mvitv2s, {"num_objects": 0},
+    model=ModelSpec("mvitv2s", build_mvitv2s, {**FULL_MODEL, "num_objects": 0},
                     {**SMOKE_MODEL, "num_objects": 0},
                     _example_input, official_num_params=34_363_950,
                     adapt_state_dict=adapt_state_dict),
