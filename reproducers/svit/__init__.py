@@ -97,11 +97,11 @@ TASK = Task(train=task.train, evaluate=task.evaluate)
 
 
 def _smoke_recipe(image_batch: int | None) -> Recipe:
-    options = {"consistency": "released", "grad_clip": 1.0, "end_lr": 1e-5, "eval_every": 12,
+    options = {"consistency": "released", "grad_clip": 1.0, "end_lr": 1e-5, "eval_every": 10,
                "eval_batch_size": 16, "num_workers": 0}
     if image_batch:
         options.update(image_batch=image_batch, image_weight=1 / 8, image_ranks=1)
-    return Recipe(optimizer="adamw", lr=2e-3, weight_decay=1e-4, epochs=12, batch_size=8,
+    return Recipe(optimizer="adamw", lr=2e-3, weight_decay=1e-4, epochs=40, batch_size=8,
                   gpus=0, lr_scaling="none", schedule="per-step cosine to 1e-5", seed=0,
                   options=options)
 

@@ -171,6 +171,12 @@ def _aux(ctx, device: str, world: int) -> AuxStream | None:
                      num_workers=int(opts.get("num_workers", 0)), name="image")
 
 
+def _video_gpus(gpus: int, aux: AuxStream | None) -> int | None:
+    """GPUs the recipe gives the video stream (the official 8 minus the image rank)."""
+    video = gpus - (aux.dedicated_ranks if aux is not None else 0)
+    return video if video > 0 else None
+
+
 def train(ctx) -> dict:
     rep, recipe, opts = ctx.reproduction, ctx.recipe, ctx.recipe.options
     consistency = opts.get("consistency", "released")
@@ -198,7 +204,7 @@ def train(ctx) -> dict:
     cfg = TrainConfig(
         epochs=recipe.epochs, global_batch=recipe.batch_size, device=ctx.device,
         per_device_batch=opts.get("per_device_batch"),
-        declared_gpus=(recipe.gpus - (opts.get("image_ranks", 1) if aux else 0)) or None,
+        declared_gpus=_video_gpus(recipe.gpus, aux),
         eval_every=opts.get("eval_every", recipe.epochs), grad_clip=opts.get("grad_clip", 1.0),
         amp=opts.get("amp"), select="last", progress=ctx.progress, seed=ctx.seed,
         num_workers=workers, pin_memory=device.startswith("cuda"),
