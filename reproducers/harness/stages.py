@@ -240,8 +240,9 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
 
     def body():
         model = rep.model.factory(**ctx.model_config)
-        weights, converted = weights_only_file(ckpt, run_dir(rep, opts) / "weights", opts.log)
-        state, notes = load_weights(weights), []
+        weights, state, converted = weights_only_file(ckpt, run_dir(rep, opts) / "weights",
+                                                      opts.log)
+        notes = []
         if rep.model.adapt_state_dict is not None:
             state, notes = rep.model.adapt_state_dict(state)
         load_strict(model, state, ckpt)
@@ -263,26 +264,24 @@ def _with_bad_samples(result: dict, datasets: dict) -> dict:
     return result
 
 
-def weights_only_file(path: Path, cache_dir: Path, log=print) -> tuple[Path, bool]:
-    """``path`` itself when it is a bare state dict; otherwise (an official training
-    checkpoint: model_state + optimizer_state + cfg ..., loadable with weights_only=True) its
-    state dict written once to ``cache_dir/<stem>.<sha12>.weights.pt`` and reused after."""
+def weights_only_file(path: Path, cache_dir: Path, log=print) -> tuple[Path, dict, bool]:
+    """(file, state dict, converted): ``path`` itself when it is a bare state dict; otherwise
+    (an official training checkpoint: model_state + optimizer_state + cfg ..., loadable with
+    weights_only=True) its state dict written once to ``cache_dir/<stem>.<sha12>.weights.pt``
+    and reused after. The checkpoint is read once."""
     import torch
 
     from .atomic import write_atomic
 
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return path, False  # load_weights explains (pickle-only files need convert-checkpoint)
+    obj = _load_checkpoint(path)
+    state, where = _state_of(obj, path)
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return path, False
-    state, where = extract_state_dict(obj)
+        return path, state, False
     target = Path(cache_dir) / f"{Path(path).stem}.{file_hash(path)[:12]}.weights.pt"
     if not target.is_file():
         write_atomic(target, lambda p: torch.save(state, p))
         log(f"converted {path} ({where}, {len(state)} tensors) once to weights-only {target}")
-    return target, True
+    return target, state, True
 
 
 def load_strict(model, state: dict, source: Path) -> None:
@@ -301,21 +300,28 @@ def load_strict(model, state: dict, source: Path) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def load_weights(path: Path) -> dict:
-    """A state dict from a weights-only checkpoint: a raw state dict, or one nested under the
-    usual keys (model, model_state, state_dict, ...; see convert.extract_state_dict)."""
+def _load_checkpoint(path: Path):
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle-only files, corrupt files
         raise UserError(f"{path}: cannot be loaded with torch.load(weights_only=True) ({exc}); "
                         f"convert official pickled checkpoints once with "
                         f"`python -m reproducers convert-checkpoint SRC DST`") from None
+
+
+def _state_of(obj, path: Path) -> tuple[dict, str]:
     try:
-        return extract_state_dict(obj)[0]
+        return extract_state_dict(obj)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
+
+
+def load_weights(path: Path) -> dict:
+    """A state dict from a weights-only checkpoint: a raw state dict, or one nested under the
+    usual keys (model, model_state, state_dict, ...; see convert.extract_state_dict)."""
+    return _state_of(_load_checkpoint(path), path)[0]
 
 
 def _recipe_dict(recipe) -> dict:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from reproducers.harness.convert import extract_state_dict
 from reproducers.harness.errors import UserError
+from reproducers.harness.stages import load_weights
 
 _SPLIT_QKV = re.compile(r"^blocks\.\d+\.attn\.[qkv]\.(weight|bias)$")
 
@@ -39,12 +39,7 @@ def load_pretrained(model: torch.nn.Module, path) -> str:
     if not path.is_file():
         raise UserError(f"--set init_checkpoint={path}: no such file; download the K400 "
                         f"MViTv2-S checkpoint (see reproducers/svit/DATA.md)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"{path}: cannot be loaded with weights_only=True ({exc}); convert it "
-                        f"once with `python -m reproducers convert-checkpoint`") from None
-    state, _ = extract_state_dict(obj)
+    state = load_weights(path)
     state, notes = adapt_state_dict(state)
     own = model.state_dict()
     kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

@@ -25,7 +25,6 @@ one the paper row refers to.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from torch.utils.data import Dataset
 from reproducers.common.video import ssv2
 from reproducers.common.video.dataset import SegmentIndices, VideoClipDataset
 from reproducers.common.video.decode import VideoReadError, read_frames
-from reproducers.common.video.formats import find_file, load_json
+from reproducers.common.video.formats import SPLIT_ALIASES, load_json
 from reproducers.common.video.something_else import (
     box_file_path,
     read_box_file,
@@ -65,13 +64,9 @@ TRANSFORM_KEYS = ("channel_order", "rand_augment", "train_crop", "rrc_scale", "r
                   "random_erasing", "jitter_scales", "inverse_uniform", "mean", "std")
 
 
-def _split(split: str) -> str:
-    return {"val": "validation"}.get(split, split)
-
-
 def read_empty_box_ids(root: Path, split: str) -> list[str] | None:
     """The official ``empty_bbox_*.json`` id list of ``split`` if the data root has it."""
-    name = EMPTY_BOX_FILES.get(_split(split))
+    name = EMPTY_BOX_FILES.get(SPLIT_ALIASES.get(split, split))
     if name is None:
         return None
     for cand in (Path(root) / name, Path(root) / "data" / "ssv2" / name):
@@ -85,7 +80,7 @@ def read_empty_box_ids(root: Path, split: str) -> list[str] | None:
 
 
 def _box_info(root: Path, vid: str):
-    """(frame_map, slot boxes per entry) of a video's box file, or None without boxes."""
+    """The parsed entries of a video's box file, or None without a file or a single box."""
     path = box_file_path(root, vid)
     if not path.is_file():
         return None
@@ -103,13 +98,13 @@ def transform_config(config) -> dict:
 
 def build_video(root, split: str, config, train: bool) -> VideoClipDataset:
     """SSv2 clips for training (box-filtered, as SViT) or for the 3-crop evaluation (all)."""
-    root, split = Path(root), _split(split)
+    root, split = Path(root), SPLIT_ALIASES.get(split, split)
     layout = config.get("layout", "svit")
     listed = read_empty_box_ids(root, split)
-    exclude = listed if (train and config.get("filter_train", True) and listed) else ()
+    filter_train = train and config.get("filter_train", True)
+    exclude = listed if (filter_train and listed) else ()
     index = ssv2.build_split(root, split, layout=layout, exclude_ids=exclude)
     use_boxes = config.get("use_box_length", layout == "svit")
-    filter_train = train and config.get("filter_train", True)
     samples, filtered, derived_empty = [], [], []
     listed_set = set(listed or ())
     for s in index.samples:
@@ -148,9 +143,8 @@ class HaogFrames(Dataset):
     [4], "contact" [2]}.
     """
 
-    def __init__(self, videos: list, root: Path, config):
-        self.videos, self.root = videos, Path(root)
-        self.config = dict(config)
+    def __init__(self, videos: list, config):
+        self.videos = videos
         self.channel_order = config.get("channel_order", "bgr")
         self.sample_cfg = {"crop_size": config["crop_size"],
                            **dict(config.get("image_sample", {}))}
@@ -189,7 +183,7 @@ def build_images(root, config) -> HaogFrames:
         raise UserError(f"{root}: no training video has Something-Else boxes under "
                         f"bbox_jsons/; SViT's image branch needs them (see "
                         f"reproducers/svit/DATA.md)")
-    return HaogFrames(videos, root, config)
+    return HaogFrames(videos, config)
 
 
 def fingerprint(dataset) -> dict:
@@ -202,10 +196,3 @@ def fingerprint(dataset) -> dict:
         out["empty_box_source"] = meta["empty_box_source"]
     return out
 
-
-def labels_file(root: Path) -> Path:
-    return find_file(Path(root), ssv2.LABEL_FILES, "SSv2 labels file")
-
-
-def write_json(path: Path, obj) -> None:
-    Path(path).write_text(json.dumps(obj))

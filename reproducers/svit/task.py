@@ -36,6 +36,7 @@ from reproducers.common.schedules import warmup_cosine
 from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit, param_groups
 from reproducers.common.video.dataset import collate_drop_bad
 from reproducers.common.video.transforms import build_mixup
+from reproducers.harness.errors import UserError
 
 from . import data, losses
 
@@ -120,7 +121,6 @@ def _video_loss(ctx, device: str, mixup):
         out = model(x)
         loss = F.cross_entropy(_class_output(out), y)
         if svit and consistency != "released":
-            b, _, t = x.shape[:3]
             with torch.no_grad():  # the official frame pass: train mode, no grad
                 _, frames_extra = model(x.transpose(1, 2).flatten(0, 1).unsqueeze(2))
             target = frames_extra["obj_desc"].reshape(out[1]["obj_desc"].shape)
@@ -159,7 +159,7 @@ def _optimizer(ctx, model):
     return torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
-def _aux(ctx, device: str, world: int) -> AuxStream | None:
+def _aux(ctx, device: str) -> AuxStream | None:
     opts = ctx.recipe.options
     if not _is_svit(ctx) or not opts.get("image_batch"):
         return None
@@ -181,8 +181,6 @@ def train(ctx) -> dict:
     rep, recipe, opts = ctx.reproduction, ctx.recipe, ctx.recipe.options
     consistency = opts.get("consistency", "released")
     if consistency not in CONSISTENCY:
-        from reproducers.harness.errors import UserError
-
         raise UserError(f"--set consistency={consistency}: use one of {', '.join(CONSISTENCY)}")
     torch.manual_seed(ctx.seed)
     device = _device(ctx)
@@ -198,7 +196,7 @@ def train(ctx) -> dict:
 
         ctx.log(load_pretrained(model, init))
     optimizer = _optimizer(ctx, model)
-    aux = _aux(ctx, device, world)
+    aux = _aux(ctx, device)
     image_ranks = aux.dedicated_ranks if aux is not None and world > aux.dedicated_ranks else 0
     workers = int(opts.get("num_workers", 0))
     cfg = TrainConfig(
@@ -210,7 +208,7 @@ def train(ctx) -> dict:
         num_workers=workers, pin_memory=device.startswith("cuda"),
         persistent_workers=workers > 0, tensorboard=opts.get("tensorboard", False),
         checkpoint_every_steps=opts.get("checkpoint_every_steps"))
-    spe = len(train_set) // recipe.batch_size
+    spe = cfg.steps_per_epoch(len(train_set))
     total = max(1, spe * recipe.epochs)
     warm = int(round(float(opts.get("warmup_epochs", 0.0)) * spe))
     start = float(opts.get("warmup_start_lr", recipe.lr)) / recipe.lr

@@ -123,11 +123,13 @@ def test_released_checkpoint_converts_once_and_loads_strictly(tmp_path):
             "cfg": "MODEL:\n  NUM_CLASSES: 174\n"}
     src = tmp_path / "SViT_ssv2.pyth"
     torch.save(pyth, src)
-    weights, converted = weights_only_file(src, tmp_path / "weights", log=lambda _m: None)
+    weights, state_read, converted = weights_only_file(src, tmp_path / "weights",
+                                                       log=lambda _m: None)
     assert converted and weights.name.startswith("SViT_ssv2.") and weights.is_file()
     mtime = weights.stat().st_mtime_ns
-    again, _ = weights_only_file(src, tmp_path / "weights", log=lambda _m: None)
+    again, _, _ = weights_only_file(src, tmp_path / "weights", log=lambda _m: None)
     assert again == weights and weights.stat().st_mtime_ns == mtime  # once
+    assert set(state_read) == set(load_weights(weights))  # what evaluate loads = the file
     loaded, notes = adapt_state_dict(load_weights(weights))
     assert notes == ["dropped 3 split_qkv copies (attn.q/k/v) of the fused qkv"]
     fresh = build_svit(**SVIT.model.smoke)
