@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,9 +57,27 @@ def install(session: nox.Session) -> str:
     py = _python()
     session.run(py, "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
     session.run(py, "-m", "pip", "install", "-q", "--isolated", *TORCH_SPEC, external=True)
+    install_mmcv(session, py)
     session.run(py, "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]", external=True)
     STAMP.write_text(want)
     return py
+
+
+def install_mmcv(session: nox.Session, py: str) -> None:
+    """mmcv 2.1 with its compiled ops (mmdet 3.3's YOLOX post-processing needs ``nms``).
+
+    There is no wheel for current torch: it is built from source against the installed torch
+    (setuptools < 70, no build isolation, MMCV_WITH_OPS=1; about 15 minutes on 2 cores the
+    first time, then pip's wheel cache serves it). setuptools goes back to torch's range
+    afterwards."""
+    check = "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"
+    if subprocess.run([py, "-c", check], capture_output=True).returncode == 0:
+        return
+    session.run(py, "-m", "pip", "install", "-q", "setuptools<70", "wheel", "mmengine>=0.10,<0.11",
+                external=True)
+    session.run(py, "-m", "pip", "install", "--no-build-isolation", "mmcv==2.1.0",
+                external=True, env={"MMCV_WITH_OPS": "1", "MAX_JOBS": str(os.cpu_count() or 2)})
+    session.run(py, "-m", "pip", "install", "-q", "setuptools>=77", external=True)
 
 
 @nox.session

@@ -12,7 +12,15 @@ EMA (timm ``ModelEmaV3`` over the whole state dict, updated after every optimize
 (the semantics of timm ``ModelEma``/``ModelEmaV2``, which DeiT-style scripts update once
 per optimizer step); ``"timm"``: timm
 train.py's ``update(model, step=global_step)``: the first update copies the weights, then the
-constant decay; ``"timm_warmup"``: the same with ``use_warmup`` (decay ramps up to ``decay``).
+constant decay; ``"timm_warmup"``: the same with ``use_warmup`` (decay ramps up to ``decay``);
+``"yolox"``: mmdet's ``ExpMomentumEMAHook`` (YOLOX), the weight of the new value at optimizer
+step ``it`` (0-based) is ``(1 - m) * exp(-(it + 1) / 2000) + m`` with ``m = 1 - ema_decay``.
+
+Sequences (``Sequence``; mmtrack's ``SeqEpochBasedRunner`` that the Streaming Video Model
+trains with): every sample is a clip of ``frames`` frames and each frame gets its own forward,
+backward and optimizer step, in order; scheduler, EMA and step logs count these frame steps.
+The hooks let a model with state across frames (S-ViT's memory) keep one state per
+micro-batch when the global batch is accumulated, and reset it after each clip batch.
 
 Data: ``distributed.train_loader`` over a ``GlobalBatchSampler`` (one permutation per epoch
 from ``seed + epoch``, independent of the world size) with every sample's randomness seeded
@@ -67,12 +75,28 @@ from .schedules import (
     warmup_step,
 )
 
-__all__ = ["AuxStream", "BatchPlan", "FitResult", "NonFiniteLoss", "TrainConfig", "distributed_evaluate",
+__all__ = ["AuxStream", "BatchPlan", "FitResult", "NonFiniteLoss", "Sequence", "TrainConfig",
+           "distributed_evaluate", "yolox_ema_momentum",
            "fit", "param_groups", "plan_batch", "scaled_lr", "warmup_cosine", "warmup_step"]
 
 
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class Sequence:
+    """Per-frame optimizer steps over clips (see the module doc).
+
+    ``step_loss(model, batch, frame)`` is then called once per frame and micro-batch;
+    ``enter(model, batch)`` before each such call (restore the micro-batch's state),
+    ``leave(model, batch)`` after its backward (save it), ``end(model)`` after the clip batch's
+    last optimizer step and before the first (clear the state)."""
+
+    frames: int
+    enter: Callable | None = None
+    leave: Callable | None = None
+    end: Callable | None = None
 
 
 @dataclass
@@ -86,8 +110,9 @@ class TrainConfig:
     eval_every: int = 1
     grad_clip: float | None = None
     amp: str | None = None  # None | "bf16" | "fp16"
+    scaler_init_scale: float = 65536.0  # fp16 GradScaler's initial scale (torch default)
     ema_decay: float | None = None  # None: no EMA
-    ema_mode: str = "constant"  # "constant" | "timm" | "timm_warmup" (see the module doc)
+    ema_mode: str = "constant"  # "constant" | "timm" | "timm_warmup" | "yolox" (module doc)
     compile: bool = False
     channels_last: bool = False
     select: str = "last"  # "last" | "best"
@@ -158,7 +183,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
         after_epoch: Callable[[int, dict], None] | None = None, collate_fn=None,
         resume: str | Path | None = None, dist: DistEnv | None = None,
         extra_state: Mapping[str, object] | None = None, aux: AuxStream | None = None,
-        log: Callable[[str], None] = print) -> FitResult:
+        sequence: Sequence | None = None, log: Callable[[str], None] = print) -> FitResult:
     """Train ``model`` (see the module doc); returns the selected weights and the history.
 
     ``step_loss(model, batch) -> loss`` (a mean over the micro-batch) moves the batch to the
@@ -169,8 +194,13 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
     stored in checkpoints and restored on resume. ``aux``: a second stream trained in the same
     optimizer steps (``aux_stream.AuxStream``: SViT's image rank), on dedicated ranks or on
     every rank; the reported step loss is then the weighted sum of both streams.
+    ``sequence``: clips trained frame by frame (one optimizer step per frame; see
+    ``Sequence``); not combined with ``aux``.
     """
     dist = dist or DistEnv(device=cfg.device)
+    if sequence is not None and aux is not None:
+        raise UserError("a sequence (per-frame steps) and an aux stream cannot be combined")
+    frames = sequence.frames if sequence is not None else 1
     roles = plan_roles(aux, dist.rank, dist.world_size)
     plan, out_dir, main = cfg.plan(roles.main_world), Path(out_dir), dist.is_main
     say = log if main else (lambda _msg: None)
@@ -198,7 +228,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
         _channels_last(raw)
     ema = _make_ema(raw, cfg)
     dev_type = torch.device(dist.device).type
-    scaler = torch.amp.GradScaler(dev_type, enabled=cfg.amp == "fp16")
+    scaler = torch.amp.GradScaler(dev_type, init_scale=cfg.scaler_init_scale,
+                                  enabled=cfg.amp == "fp16")
     stateful = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "ema": ema,
                 **{f"extra.{k}": v for k, v in (extra_state or {}).items()}}
     stateful = {k: v for k, v in stateful.items() if v is not None}
@@ -257,6 +288,32 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                     loss = fn(train_model, batch)
                 scaler.scale(loss * scale / div).backward()
             total += loss.detach().double() * scale / div
+        return optimizer_step(total, epoch)
+
+    def sequence_steps(batches, epoch: int):
+        """One optimizer step per frame of this step's clip micro-batches (``Sequence``)."""
+        clips = [next(batches) for _ in range(accum)]
+        hooks = sequence
+        if hooks.end is not None:
+            hooks.end(raw)
+        for frame in range(hooks.frames):
+            total = torch.zeros((), dtype=torch.float64, device=dist.device)
+            for m, batch in enumerate(clips):
+                sync = m == accum - 1 or not dist.distributed
+                with nullcontext() if sync else train_model.no_sync():
+                    if hooks.enter is not None:
+                        hooks.enter(raw, batch)
+                    with torch.autocast(dev_type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                        loss = step_loss(train_model, batch, frame)
+                    scaler.scale(loss / accum).backward()
+                    if hooks.leave is not None:
+                        hooks.leave(raw, batch)
+                total += loss.detach().double() / accum
+            yield optimizer_step(total, epoch)
+        if hooks.end is not None:
+            hooks.end(raw)
+
+    def optimizer_step(total: torch.Tensor, epoch: int) -> float:
         value = all_reduce_sum(total).item() / dist.world_size
         if not math.isfinite(value):
             optimizer.zero_grad(set_to_none=True)
@@ -288,25 +345,32 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                        disable=not (cfg.progress and main), leave=False, dynamic_ncols=True)
             while prog.step_in_epoch < spe:
                 t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-                value = train_step(batches, aux_batches, epoch)
+                if sequence is not None:
+                    values = sequence_steps(batches, epoch)
+                else:
+                    values = [train_step(batches, aux_batches, epoch)]
+                for value in values:
+                    prog.global_step += 1
+                    prog.loss_sum += value
+                    if ema is not None:
+                        ema.update(raw, step=None if cfg.ema_mode == "constant"
+                                   else prog.global_step)
+                    if scheduler is not None:
+                        scheduler.step()
+                    if prog.global_step % max(1, cfg.log_every_steps) == 0:
+                        steplog.step(epoch, prog.global_step, value, lr,
+                                     time.perf_counter() - t0)
+                    t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
                 prog.step_in_epoch += 1
-                prog.global_step += 1
-                prog.loss_sum += value
-                if ema is not None:
-                    ema.update(raw, step=None if cfg.ema_mode == "constant" else prog.global_step)
-                if scheduler is not None:
-                    scheduler.step()
-                if prog.global_step % max(1, cfg.log_every_steps) == 0:
-                    steplog.step(epoch, prog.global_step, value, lr, time.perf_counter() - t0)
                 bar.update(1)
-                bar.set_postfix(loss=f"{prog.loss_sum / prog.step_in_epoch:.4f}")
+                bar.set_postfix(loss=f"{prog.loss_sum / (prog.step_in_epoch * frames):.4f}")
                 every = cfg.checkpoint_every_steps
                 if every and prog.global_step % every == 0 and prog.step_in_epoch < spe:
                     save_state()
             bar.close()
             del batches, aux_batches
             _end_epoch(prog, raw, ema, optimizer, cfg, evaluate, after_epoch, out_dir, main,
-                       spe, start, say)
+                       spe * frames, start, say)
             steplog.epoch(prog.history[-1], prog.global_step)
             prog.epoch, prog.step_in_epoch, prog.loss_sum = epoch + 1, 0, 0.0
             save_state()
@@ -324,11 +388,29 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
 def _make_ema(raw: torch.nn.Module, cfg: TrainConfig):
     if cfg.ema_decay is None:
         return None
-    if cfg.ema_mode not in ("constant", "timm", "timm_warmup"):
-        raise UserError(f"ema_mode={cfg.ema_mode!r}: use constant, timm or timm_warmup")
+    if cfg.ema_mode not in ("constant", "timm", "timm_warmup", "yolox"):
+        raise UserError(f"ema_mode={cfg.ema_mode!r}: use constant, timm, timm_warmup or yolox")
     from timm.utils import ModelEmaV3
 
+    if cfg.ema_mode == "yolox":
+        return _YoloxEma(raw, decay=cfg.ema_decay)
     return ModelEmaV3(raw, decay=cfg.ema_decay, use_warmup=cfg.ema_mode == "timm_warmup")
+
+
+def yolox_ema_momentum(it: int, momentum: float = 1e-4, total_iter: int = 2000) -> float:
+    """mmdet ``ExpMomentumEMAHook``: weight of the new value at (0-based) iteration ``it``."""
+    return (1 - momentum) * math.exp(-(it + 1) / total_iter) + momentum
+
+
+def _YoloxEma(raw, decay: float):
+    from timm.utils import ModelEmaV3
+
+    class YoloxEma(ModelEmaV3):
+        def get_decay(self, step=None):
+            it = 0 if step is None else step - 1  # fit passes the 1-based optimizer step
+            return 1.0 - yolox_ema_momentum(it, 1.0 - decay)
+
+    return YoloxEma(raw, decay=decay)
 
 
 def _end_epoch(prog, raw, ema, optimizer, cfg, evaluate, after_epoch, out_dir, main, spe,

@@ -52,6 +52,8 @@ def check_row(rep: Reproduction, row: ExpectedRow, records_dir: Path) -> RowResu
                          row.direction, tol, measured, delta, status, reason, row.source,
                          eval_size, str(path) if rec else None)
 
+    if row.unavailable:
+        return result(NOT_RUN, f"{row.dataset + ': ' if row.dataset else ''}{row.unavailable}")
     if rec is None:
         return result(NOT_RUN, _not_run_reason(rep, smoke, records_dir))
     if rec.get("status") != "ok":

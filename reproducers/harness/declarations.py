@@ -115,6 +115,8 @@ class ExpectedRow:
     kind: RowKind
     source: str
     note: str = ""
+    dataset: str = ""  # set when a reproduction's table spans datasets
+    unavailable: str = ""  # why it can never run here (e.g. code never released)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Each ``[[row]]`` has: reproduction, metric, value, direction, kind, source, and optionally
 tolerance (a number; omitted for proportions means "2 binomial standard errors of the
-eval-set size, floor 0.3 points", DESIGN.md) and note. Any schema violation raises
+eval-set size, floor 0.3 points", DESIGN.md), note, dataset (when one reproduction lists rows
+of several datasets) and unavailable (why the row can never be run here, e.g. no released
+code: ``check`` then reports it NOT RUN with that reason). Any schema violation raises
 ``UserError`` naming the file and the row number.
 """
 
@@ -18,7 +20,7 @@ from .errors import UserError
 from .metric_schema import METRICS
 
 REQUIRED = ("reproduction", "metric", "value", "direction", "kind", "source")
-OPTIONAL = ("tolerance", "note")
+OPTIONAL = ("tolerance", "note", "dataset", "unavailable")
 KINDS = ("paper", "official-repo", "derived", "smoke")
 TOLERANCE_FLOOR = 0.3  # accuracy points
 
@@ -41,11 +43,11 @@ def load_expected(path: Path) -> list[ExpectedRow]:
     seen: dict[tuple, int] = {}
     for i, raw in enumerate(rows, start=1):
         out.append(_validate_row(path, i, raw))
-        key = (out[-1].reproduction, out[-1].metric, out[-1].kind)
+        key = (out[-1].reproduction, out[-1].metric, out[-1].kind, out[-1].dataset)
         if key in seen:
             raise UserError(
                 f"{path}: row {i} duplicates row {seen[key]} "
-                f"({key[0]} {key[1]} kind={key[2]}); keep one"
+                f"({key[0]} {key[1]} kind={key[2]}{' ' + key[3] if key[3] else ''}); keep one"
             )
         seen[key] = i
     return out
@@ -89,6 +91,8 @@ def _validate_row(path: Path, i: int, raw: dict) -> ExpectedRow:
         kind=raw["kind"],
         source=str(raw["source"]).strip(),
         note=str(raw.get("note", "")),
+        dataset=str(raw.get("dataset", "")),
+        unavailable=str(raw.get("unavailable", "")).strip(),
     )
 
 

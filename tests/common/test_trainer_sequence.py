@@ -1,0 +1,67 @@
+"""fit(sequence=...): one optimizer step per clip frame (mmtrack SeqEpochBasedRunner), hooks
+keeping a per-micro-batch state, and the YOLOX EMA momentum."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from reproducers.common.trainer import Sequence, TrainConfig, fit, yolox_ema_momentum
+
+
+class Stateful(nn.Module):
+    """A linear model whose 'memory' is the running sum of the inputs it has seen."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 1, bias=False)
+        nn.init.zeros_(self.lin.weight)
+        self.memory = []
+
+
+def test_per_frame_steps_hooks_and_state(tmp_path):
+    clips = [torch.full((2, 2), float(i)) for i in range(8)]  # 8 clips of 2 frames
+    calls, seen = [], []
+
+    def step_loss(model, batch, frame):
+        model.memory.append(frame)
+        seen.append((int(batch["clip"][0, 0, 0]), frame, list(model.memory)))
+        return model.lin(batch["clip"][:, frame]).pow(2).mean() + (model.lin.weight - 1).pow(2).sum()
+
+    def enter(model, batch):
+        calls.append("enter")
+        model.memory = list(batch.get("memory", []))
+
+    def leave(model, batch):
+        calls.append("leave")
+        batch["memory"] = list(model.memory)
+
+    def end(model):
+        calls.append("end")
+        model.memory = []
+
+    model = Stateful()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    cfg = TrainConfig(epochs=2, global_batch=4, per_device_batch=2, progress=False,
+                      ema_decay=0.9998, ema_mode="yolox", shuffle=False)
+    res = fit(model, opt, clips, step_loss, cfg, tmp_path, scheduler=sched,
+              collate_fn=lambda b: {"clip": torch.stack(b)},
+              sequence=Sequence(frames=2, enter=enter, leave=leave, end=end), log=lambda m: None)
+    # 8 clips / global batch 4 = 2 batches per epoch, x 2 frames x 2 epochs
+    assert res.steps == 8 and res.accum == 2
+    assert sched.last_epoch == 8
+    # each micro-batch sees its own memory: frame 1 follows its own frame 0 only
+    assert [m for *_, m in seen[:4]] == [[0], [0], [0, 1], [0, 1]]
+    # per batch: end, (enter, leave) x 2 micro-batches x 2 frames, end
+    assert calls[:10] == ["end"] + ["enter", "leave"] * 4 + ["end"]
+    rows = res.history
+    assert len(rows) == 2 and math.isfinite(rows[0]["train_loss"])
+
+
+def test_yolox_ema_momentum_matches_mmdet_formula():
+    assert yolox_ema_momentum(0) == (1 - 1e-4) * math.exp(-1 / 2000) + 1e-4
+    assert abs(yolox_ema_momentum(10**7) - 1e-4) < 1e-12
+    assert yolox_ema_momentum(1999) == (1 - 1e-4) * math.exp(-1) + 1e-4
