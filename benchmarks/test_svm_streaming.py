@@ -30,10 +30,10 @@ def _prefill(model: SViT, img: torch.Tensor, entries: int) -> None:
     with torch.no_grad():
         model(img)
     for mem in model.memories:
-        k, v = mem.keys[0], mem.values[0]
-        mem.frames = list(range(entries))
-        mem.keys = [k.clone() for _ in range(entries)]
-        mem.values = [v.clone() for _ in range(entries)]
+        k, v = (t[:, :, 0] for t in mem.stacked())
+        for frame in range(1, entries):
+            mem.write(k, v, frame, training=False)
+    model.frame_counter = entries
 
 
 @pytest.mark.parametrize("memory", MEMORIES)

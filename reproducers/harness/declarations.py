@@ -54,6 +54,7 @@ class DatasetSpec:
     # check(root, split, config) -> {"total", "usable", "missing": [paths],
     # "unreadable": [[path, reason]], "usable_share"}: used by `data check`, no training.
     check: Callable[..., dict] | None = None
+    sample_unit: str = "videos"  # what expected_samples and eval sizes count
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,8 @@ SMOKE_MODEL = {
 }
 SMOKE_DATA = {
     "num_seqs": 4, "frames": 60, "width": 320, "height": 192, "num_pedestrians": 5,
-    "img_scale": [192, 320], "sources": ["mot17_half_train"], "pipeline": "light",
-    "num_frames": 2,
+    "img_scale": [192, 320], "sources": ["mot17_half_train"], "num_frames": 2,
+    "official_counts": False,
 }
 
 
@@ -105,7 +105,7 @@ RECIPE = Recipe(
 )
 
 SMOKE_RECIPE = Recipe(
-    optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=6, batch_size=4, gpus=0,
+    optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=20, batch_size=4, gpus=0,
     lr_scaling="none", schedule="YOLOX schedule as official, per frame step", seed=0,
     options={**RECIPE.options, "clip_weights": None, "num_workers": 0,
              "persistent_workers": False, "eval_every": 100, "select_best": False,
@@ -119,7 +119,8 @@ SVM_MOT17 = Reproduction(
         name="MOT17 half-train + CrowdHuman + MOTSynth (train), MOT17 half-val (test)",
         train_split="half-train", eval_split="half-val", expected_samples=data.COUNTS,
         format=LAYOUT, data_root_help="see reproducers/svm/DATA.md",
-        build=data.build, synthesize=synthesize, fingerprint=data.fingerprint),
+        build=data.build, synthesize=synthesize, fingerprint=data.fingerprint,
+        sample_unit="frames"),
     model=ModelSpec("svm", build_svm, FULL_MODEL, SMOKE_MODEL, _example_input,
                     official_num_params=199_549_842, adapt_state_dict=adapt_state_dict),
     recipe=RECIPE,

@@ -166,20 +166,13 @@ class StreamAttention(nn.Module):
         q = self._heads(F.linear(x, self.in_proj_weight_t, self.in_proj_bias_t)) * self.scale
         d = q.shape[-1]
         q = q.view(nwin, self.heads, ws, ws, d)  # (window, head, row h, col w, d)
-        k, v = self.memory.stacked()  # [nwin, heads, T, ws*ws, d]
-        t = k.shape[2]
-        k, v = k.view(nwin, self.heads, t, ws, ws, d), v.view(nwin, self.heads, t, ws, ws, d)
-        # T-H: query (h, w) attends to (t, h') of column w
-        qh = q.permute(0, 3, 1, 2, 4)  # (win, w, head, h, d)
-        kh = k.permute(0, 4, 1, 2, 3, 5).reshape(nwin, ws, self.heads, t * ws, d)
-        vh = v.permute(0, 4, 1, 2, 3, 5).reshape(nwin, ws, self.heads, t * ws, d)
-        oh = _attend(qh, kh, vh).permute(0, 3, 1, 2, 4)  # (win, h, w, head, d)
-        # T-W: query (h, w) attends to (t, w') of row h
-        qw = q.permute(0, 2, 1, 3, 4)  # (win, h, head, w, d)
-        kw = k.permute(0, 3, 1, 2, 4, 5).reshape(nwin, ws, self.heads, t * ws, d)
-        vw = v.permute(0, 3, 1, 2, 4, 5).reshape(nwin, ws, self.heads, t * ws, d)
-        ow = _attend(qw, kw, vw).permute(0, 1, 3, 2, 4)  # (win, h, w, head, d)
-        return self.out_proj_t((oh + ow).reshape(nwin, ws * ws, self.heads * d))
+        col_k, col_v, row_k, row_v = self.memory.attend_views()  # [win, ws, head, T*ws, d]
+        # T-H: query (h, w) attends to (t, h') of its window column w
+        oh = _attend(q.permute(0, 3, 1, 2, 4), col_k, col_v)  # (win, w, head, h, d)
+        # T-W: query (h, w) attends to (t, w') of its window row h
+        ow = _attend(q.permute(0, 2, 1, 3, 4), row_k, row_v)  # (win, h, head, w, d)
+        o = oh.permute(0, 3, 1, 2, 4) + ow.permute(0, 1, 3, 2, 4)  # (win, h, w, head, d)
+        return self.out_proj_t(o.reshape(nwin, ws * ws, self.heads * d))
 
 
 class ResidualAttentionBlock(nn.Module):

@@ -91,3 +91,25 @@ def test_every_declared_paper_table_is_valid():
     for rep in reps.values():
         assert rep.expected, f"{rep.name} declares no expected rows"
         assert all(row.source for row in rep.expected)
+
+
+def test_rows_of_several_datasets_and_unavailable_rows(tmp_path):
+    """Rows may differ only by dataset; an unavailable row is NOT RUN with its reason."""
+    from reproducers.harness.check import NOT_RUN, check_row
+
+    text = GOOD + GOOD.replace('source = "Table 2"', 'source = "Table 3"\ndataset = "K400"\n'
+                               'unavailable = "code never released"')
+    rows = load_expected(write(tmp_path, text))
+    assert [r.dataset for r in rows] == ["", "K400"]
+    assert rows[1].unavailable == "code never released"
+    with pytest.raises(UserError, match="duplicates row 1"):
+        load_expected(write(tmp_path, GOOD + GOOD))
+
+    class Rep:
+        name = "x"
+
+        class paper:
+            key = "p"
+
+    res = check_row(Rep, rows[1], tmp_path / "records")
+    assert res.status == NOT_RUN and res.reason == "K400: code never released"

@@ -25,9 +25,15 @@ def test_eval_merge_running_average():
     for f, value in enumerate([1.0, 2.0, 3.0, 4.0, 5.0]):
         mem.write(*_kv(value), frame=f, training=False)
     # entry 0 = k0/4 + k1/4 + k2/2 (golden README), then k3, k4
-    assert [float(k[0, 0, 0, 0]) for k in mem.keys] == [1 / 4 + 2 / 4 + 3 / 2, 4.0, 5.0]
-    assert [float(v[0, 0, 0, 0]) for v in mem.values] == [-(1 / 4 + 2 / 4 + 3 / 2), -4.0, -5.0]
-    assert mem.frames == [2, 3, 4]
+    k, v = mem.stacked()
+    assert k.shape == (2, 1, 3, 4, 3)
+    assert k[0, 0, :, 0, 0].tolist() == [1 / 4 + 2 / 4 + 3 / 2, 4.0, 5.0]
+    assert v[1, 0, :, 3, 2].tolist() == [-(1 / 4 + 2 / 4 + 3 / 2), -4.0, -5.0]
+    assert mem.frames == [2, 3, 4] and sorted(mem.slots) == [0, 1, 2]
+    # attention sees the same entries (slot order), in the T-H and T-W layouts
+    col_k, _, row_k, _ = mem.attend_views()
+    assert col_k.shape == row_k.shape == (2, 2, 1, 3 * 2, 3)
+    assert sorted(col_k[0, 0, 0, ::2, 0].tolist()) == sorted([2.25, 4.0, 5.0])
 
 
 def test_training_clears_when_full_and_intended_skips_recompute():
@@ -36,6 +42,7 @@ def test_training_clears_when_full_and_intended_skips_recompute():
     mem.write(*_kv(1), 0, True)  # the checkpoint recomputation of frame 0
     mem.write(*_kv(2), 1, True)  # full -> cleared
     assert len(mem) == 1 and mem.frames == [1]
+    assert mem.stacked()[0][0, 0, :, 0, 0].tolist() == [2.0]
     mem = StreamMemory(2, "intended")
     mem.write(*_kv(1), 0, True)
     mem.write(*_kv(1), 0, True)  # ignored
@@ -50,6 +57,20 @@ def test_frame_size_change_inside_a_clip_is_an_error():
     mem.write(*_kv(1), 0, False)
     with pytest.raises(RuntimeError, match="clear the memory"):
         mem.write(torch.zeros(3, 1, 4, 3), torch.zeros(3, 1, 4, 3), 1, False)
+    with pytest.raises(RuntimeError, match="clear the memory"):
+        mem.write(*(t.double() for t in _kv(1)), 1, False)
+
+
+def test_saved_states_do_not_alias_after_clear():
+    """Micro-batches keep separate memories (trainer Sequence hooks): clear() drops the
+    buffers, so writing the next micro-batch never changes a saved state."""
+    mem = StreamMemory(2)
+    mem.write(*_kv(1), 0, True)
+    saved = mem.state()
+    mem.clear()
+    mem.write(*_kv(7), 0, True)
+    mem.load_state(saved)
+    assert mem.stacked()[0][0, 0, :, 0, 0].tolist() == [1.0]
     with pytest.raises(ValueError):
         StreamMemory(2, "other")
 
