@@ -249,16 +249,23 @@ class SeededSamples(Dataset):
     a sample's augmentation depends neither on the worker that loads it nor on the world size
     or the step a run resumed at. In the main process (``num_workers=0``) the caller's RNG
     states are restored afterwards, so loading never shifts the model's dropout stream.
+    A dataset with ``set_epoch(epoch)`` (e.g. one that re-draws a subset each epoch) has it
+    called in the process that loads the item whenever the epoch changes, so persistent
+    workers see it too.
     """
 
     def __init__(self, dataset, seed: int):
         self.dataset, self.seed = dataset, seed
+        self._epoch = None
 
     def __len__(self):
         return len(self.dataset)
 
     def __getitem__(self, key):
         index, epoch = key
+        if self._epoch != epoch and hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+            self._epoch = epoch
         s = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(2, np.uint64)[0])
         main = torch.utils.data.get_worker_info() is None
         saved = (random.getstate(), np.random.get_state(), torch.get_rng_state()) if main else None

@@ -61,6 +61,11 @@ class SeededClips(Dataset):
     def reseed(self, seed: int) -> None:
         self._seed = int(seed)
 
+    def set_epoch(self, epoch: int) -> None:
+        """MOTSynth's 10% start frames are re-drawn per epoch when the data config says
+        ``motsynth_resample: per_epoch`` (called by the trainer's loader in every worker)."""
+        self.mixed.set_epoch(epoch)
+
     def __len__(self) -> int:
         return len(self.mixed)
 

@@ -65,3 +65,26 @@ def test_yolox_ema_momentum_matches_mmdet_formula():
     assert yolox_ema_momentum(0) == (1 - 1e-4) * math.exp(-1 / 2000) + 1e-4
     assert abs(yolox_ema_momentum(10**7) - 1e-4) < 1e-12
     assert yolox_ema_momentum(1999) == (1 - 1e-4) * math.exp(-1) + 1e-4
+
+
+def test_seeded_samples_tell_the_dataset_its_epoch():
+    """Datasets with set_epoch (SVM's MOTSynth re-draw) learn the epoch in the loading
+    process, once per epoch, also inside persistent workers."""
+    from reproducers.common.distributed import SeededSamples
+
+    class Data:
+        epochs: list = []
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return i
+
+    data = Data()
+    wrapped = SeededSamples(data, seed=0)
+    assert [wrapped[(i, e)] for e in (1, 1, 2) for i in range(2)] == [0, 1, 0, 1, 0, 1]
+    assert data.epochs == [1, 2]
