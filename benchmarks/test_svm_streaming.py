@@ -1,4 +1,5 @@
-"""S-ViT backbone per frame at 800x1440 (the MOT17 test size), streaming, batch 1.
+"""S-ViT backbone per frame at 800x1440 (the MOT17 test size), streaming, batch 1; and one
+training iteration on a 2-frame clip (full model, fp16, on CUDA; the smoke model on CPU).
 
 The memory is pre-filled to its steady state (``memory`` entries of the right shape: in eval
 mode the oldest is merged away as each frame is written, so the length stays constant) and
@@ -65,4 +66,62 @@ def test_backbone_frame_800x1440(benchmark, memory):
         "gmacs_per_frame": ONE_ENTRY_GMACS + (memory - 1) * PER_ENTRY_MACS / 1e9,
         "frames_per_s": 1.0 / stats.median,
         "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if CUDA else None,
+    })
+
+
+def _train_setup(device: str):
+    """Full model at 800x1440 on CUDA (fp16 autocast + GradScaler, as official); on CPU the
+    reduced smoke model at its own size, so the path is exercised everywhere."""
+    from reproducers.svm import FULL_MODEL, SMOKE_MODEL, build_svm
+    from reproducers.svm.optim import build_optimizer
+
+    cfg = FULL_MODEL if CUDA else SMOKE_MODEL
+    h, w = cfg.get("input_size", (H, W))
+    torch.manual_seed(0)
+    model = build_svm(**cfg).to(device).train()
+    model.backbone.set_memory_length(2)  # svm_base.py num_frames
+    opt = build_optimizer(model)
+    batch = 2  # samples_per_gpu
+    clip = torch.randn(2, batch, 3, h, w, device=device)  # 2 frames
+    gen = torch.Generator().manual_seed(0)
+    boxes = []
+    for _ in range(batch):
+        xy = torch.rand(12, 2, generator=gen) * torch.tensor([w * 0.8, h * 0.6])
+        wh = torch.rand(12, 2, generator=gen) * torch.tensor([w * 0.1, h * 0.3]) + 8
+        boxes.append(torch.cat([xy, xy + wh], 1).to(device))
+    labels = [torch.zeros(12, dtype=torch.long, device=device) for _ in range(batch)]
+    return model, opt, clip, boxes, labels, cfg
+
+
+def test_train_iteration_2frame_clip(benchmark):
+    """One SeqEpochBasedRunner iteration: 2 frames, each forward + backward + AdamW step,
+    memory cleared after the clip (released memory behaviour, activation checkpointing)."""
+    device = "cuda" if CUDA else "cpu"
+    model, opt, clip, boxes, labels, cfg = _train_setup(device)
+    scaler = torch.amp.GradScaler(device, init_scale=512.0, enabled=CUDA)
+    dtype = torch.float16 if CUDA else None
+
+    def iteration():
+        for frame in clip:
+            with torch.autocast(device, dtype=dtype, enabled=dtype is not None):
+                losses = model(frame, boxes, labels)
+            scaler.scale(sum(losses.values())).backward()
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+        model.clear_memory()
+        if CUDA:
+            torch.cuda.synchronize()
+
+    if CUDA:
+        torch.cuda.reset_peak_memory_stats()
+    benchmark.pedantic(iteration, rounds=5 if CUDA else 3, warmup_rounds=1, iterations=1)
+    benchmark.extra_info.update({
+        "model": "full (800x1440)" if CUDA else "smoke (192x320)",
+        "input": f"2 frames x batch 2 x {tuple(clip.shape[-2:])}", "device": device,
+        "device_name": torch.cuda.get_device_name() if CUDA else "cpu",
+        "dtype": "fp16 autocast + GradScaler" if CUDA else "fp32",
+        "frame_steps_per_s": 2.0 / benchmark.stats.stats.median,
+        "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if CUDA else None,
+        "train_memory": cfg["train_memory"], "checkpoint": cfg["checkpoint"],
     })
