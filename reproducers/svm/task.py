@@ -68,16 +68,20 @@ def _amp(device: str, opts) -> str | None:
 
 @torch.no_grad()
 def track_sequence(model, frames, device: str, tracker_cfg: ByteTrackerConfig,
-                   amp: str | None = None) -> np.ndarray:
-    """Run detector + ByteTrack over one sequence; (N, 7) rows (frame index from 0, id,
-    x1, y1, x2, y2, score) before interpolation."""
+                   amp: str | None = None, num_workers: int = 0) -> np.ndarray:
+    """Run detector + ByteTrack over one sequence, frame by frame in order (decoding and
+    resizing prefetched by ``num_workers`` loader processes); (N, 7) rows (frame index from
+    0, id, x1, y1, x2, y2, score) before interpolation."""
+    from torch.utils.data import DataLoader
+
     model.clear_memory()
     tracker = ByteTracker(tracker_cfg)
     per_frame = []
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp)
     dev_type = torch.device(device).type
-    for i in range(len(frames)):
-        item = frames[i]
+    loader = DataLoader(frames, batch_size=None, shuffle=False, num_workers=num_workers,
+                        pin_memory=dev_type == "cuda")
+    for item in loader:
         img = item["img"].unsqueeze(0).to(device, non_blocking=True)
         sf = item["scale_factor"]
         with torch.autocast(dev_type, dtype=dtype, enabled=dtype is not None):
@@ -114,7 +118,8 @@ def run_tracking(ctx, model, dataset, out_dir: Path, memory_length: int, log=pri
         if k % world != rank:
             continue
         frames = dataset.frames(seq)
-        rows = track_sequence(model, frames, device, tracker_cfg, amp)
+        rows = track_sequence(model, frames, device, tracker_cfg, amp,
+                              int(opts.get("eval_workers", opts.get("num_workers", 0))))
         if interp:
             rows = interpolate_tracks(rows, **interp)
         mine[seq.name] = to_mot_rows(rows, seq.frame_range[0])
