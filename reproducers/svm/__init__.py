@@ -26,7 +26,7 @@ from reproducers.harness.declarations import (
 )
 from reproducers.harness.expected import load_expected
 
-from . import data, task
+from . import data, data_check, task
 from .backbone import SViTConfig
 from .checkpoints import adapt_state_dict
 from .detector import SVM, DetectorConfig
@@ -120,7 +120,7 @@ SVM_MOT17 = Reproduction(
         train_split="half-train", eval_split="half-val", expected_samples=data.COUNTS,
         format=LAYOUT, data_root_help="see reproducers/svm/DATA.md",
         build=data.build, synthesize=synthesize, fingerprint=data.fingerprint,
-        sample_unit="frames"),
+        check=data_check.check, sample_unit="frames"),
     model=ModelSpec("svm", build_svm, FULL_MODEL, SMOKE_MODEL, _example_input,
                     official_num_params=199_549_842, adapt_state_dict=adapt_state_dict),
     recipe=RECIPE,
