@@ -88,3 +88,30 @@ def test_seeded_samples_tell_the_dataset_its_epoch():
     wrapped = SeededSamples(data, seed=0)
     assert [wrapped[(i, e)] for e in (1, 1, 2) for i in range(2)] == [0, 1, 0, 1, 0, 1]
     assert data.epochs == [1, 2]
+
+
+def test_sequence_run_resumes_exactly(tmp_path):
+    """Per-frame steps and the YOLOX EMA resume bit-for-bit from an epoch-end checkpoint."""
+    clips = [torch.randn(2, 2, generator=torch.Generator().manual_seed(i)) for i in range(8)]
+
+    def step_loss(model, batch, frame):
+        return (model.lin(batch[:, frame]) - 1).pow(2).mean()
+
+    def run(out, epochs, resume=None):
+        torch.manual_seed(0)
+        model = Stateful()
+        opt = torch.optim.AdamW(model.parameters(), lr=0.05)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
+        cfg = TrainConfig(epochs=epochs, global_batch=4, progress=False, ema_decay=0.9998,
+                          ema_mode="yolox")
+        res = fit(model, opt, clips, step_loss, cfg, out, scheduler=sched,
+                  collate_fn=lambda b: torch.stack(b), resume=resume,
+                  sequence=Sequence(frames=2, end=lambda m: None), log=lambda m: None)
+        return res, torch.load(res.checkpoint, weights_only=True)
+
+    full, w_full = run(tmp_path / "a", 3)
+    run(tmp_path / "b", 1)
+    resumed, w_res = run(tmp_path / "b", 3, resume="auto")
+    assert full.steps == resumed.steps == 3 * 2 * 2
+    assert resumed.resumed_from == {"epoch": 2, "step_in_epoch": 0, "global_step": 4}
+    assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
