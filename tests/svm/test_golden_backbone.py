@@ -82,6 +82,12 @@ def test_eval_stream_outputs_and_memory_merge(golden):
         torch.testing.assert_close(v.permute(2, 0, 1, 3, 4), ref["v"], atol=ATOL64, rtol=0)
 
 
+@pytest.fixture(scope="module")
+def small():
+    """svm_small.pt alone: the float32 run, the training-mode runs, the init constants."""
+    return torch.load(SMALL, weights_only=True)
+
+
 def test_pre_fpn_maps(golden):
     model = build(golden).eval()
     maps = []
@@ -94,60 +100,50 @@ def test_pre_fpn_maps(golden):
         torch.testing.assert_close(got, ref, atol=ATOL64, rtol=0)
 
 
-def test_float32_matches_unmodified_official_float32(golden):
-    if "outputs_float32" not in golden:
-        pytest.skip("only svm_small.pt has the float32 run")
-    model = build(golden, torch.float32).eval()
-    outs, lengths, _ = run_clip(model, golden["inputs"]["frames"].float())
-    assert_levels(outs, golden["outputs_float32"], ATOL32)
-    assert lengths == golden["outputs_float32"]["memory_lengths"]
+def test_float32_matches_unmodified_official_float32(small):
+    model = build(small, torch.float32).eval()
+    outs, lengths, _ = run_clip(model, small["inputs"]["frames"].float())
+    assert_levels(outs, small["outputs_float32"], ATOL32)
+    assert lengths == small["outputs_float32"]["memory_lengths"]
 
 
-def test_training_mode_clears_the_full_memory(golden):
-    if "train_mode" not in golden:
-        pytest.skip("this golden file has no training-mode runs")
-    ref = golden["train_mode"]["no_checkpoint"]
-    model = build(golden).train()
-    outs, lengths, _ = run_clip(model, golden["inputs"]["frames"])
+def test_training_mode_clears_the_full_memory(small):
+    ref = small["train_mode"]["no_checkpoint"]
+    model = build(small).train()
+    outs, lengths, _ = run_clip(model, small["inputs"]["frames"])
     assert_levels(outs, ref, ATOL64)
     assert lengths == ref["memory_lengths"]
 
 
-def test_released_checkpointing_writes_the_memory_twice(golden):
+def test_released_checkpointing_writes_the_memory_twice(small):
     """Official enable_checkpoint=True: frame 1 never attends to frame 0 in training."""
-    if "train_mode" not in golden:
-        pytest.skip("this golden file has no training-mode runs")
-    ref = golden["train_mode"]["checkpoint_with_backward"]
-    model = build(golden, checkpoint=True, train_memory="released").train()
-    frames = golden["inputs"]["frames"]
+    ref = small["train_mode"]["checkpoint_with_backward"]
+    model = build(small, checkpoint=True, train_memory="released").train()
+    frames = small["inputs"]["frames"]
     outs, lengths, after = run_clip(model, frames, backward=True)
     assert_levels(outs, ref, ATOL64)
     assert lengths == ref["memory_lengths_forward"]
     assert after == ref["memory_lengths_after_backward"]
-    # and it differs from the un-checkpointed run at frame 1, as the golden file says
-    plain = golden["train_mode"]["no_checkpoint"]["level1"][1]
+    # and it differs from the un-checkpointed run at frame 1, as the small file says
+    plain = small["train_mode"]["no_checkpoint"]["level1"][1]
     assert (outs[1][1] - plain).abs().max() > 1e-6
 
 
-def test_intended_memory_ignores_the_recomputation(golden):
+def test_intended_memory_ignores_the_recomputation(small):
     """train_memory='intended' with checkpointing gives the un-checkpointed training run."""
-    if "train_mode" not in golden:
-        pytest.skip("this golden file has no training-mode runs")
-    ref = golden["train_mode"]["no_checkpoint"]
-    model = build(golden, checkpoint=True, train_memory="intended").train()
-    outs, lengths, after = run_clip(model, golden["inputs"]["frames"], backward=True)
+    ref = small["train_mode"]["no_checkpoint"]
+    model = build(small, checkpoint=True, train_memory="intended").train()
+    outs, lengths, after = run_clip(model, small["inputs"]["frames"], backward=True)
     assert_levels(outs, ref, ATOL64)
     assert lengths == ref["memory_lengths"]
     assert after == [[1] * 4, [2] * 4, [1] * 4]
 
 
-def test_official_init_constants(golden):
-    if "official_init_constants" not in golden:
-        pytest.skip("only svm_small.pt lists the official init constants")
+def test_official_init_constants(small):
     torch.manual_seed(0)
-    model = SViT(config_from_golden(golden["config"]))
+    model = SViT(config_from_golden(small["config"]))
     state = model.state_dict()
-    for name, value in golden["official_init_constants"].items():
+    for name, value in small["official_init_constants"].items():
         assert torch.all(state[name] == torch.tensor(value, dtype=state[name].dtype)), name
-    assert model.state_dict().keys() == golden["state_dict"].keys()
+    assert model.state_dict().keys() == small["state_dict"].keys()
     assert sum(p.numel() for p in model.parameters()) == 151_632
