@@ -19,11 +19,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from reproducers.harness.errors import UserError
 
 from .memory import StreamMemory
 
@@ -354,10 +357,6 @@ def load_clip_visual(model: SViT, path, log=print) -> dict:
     table is dropped; every key whose name and shape match is loaded, the rest (class
     embedding, projection) is skipped. Returns {"loaded": [...], "skipped": [...]}.
     """
-    from pathlib import Path
-
-    from reproducers.harness.errors import UserError
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"CLIP weights {path} not found: download ViT-B-16.pt (see "

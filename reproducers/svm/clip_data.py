@@ -494,6 +494,11 @@ def boxes_to_original(bboxes, scale_factor):
     return out
 
 
+def sequence_frame_path(seq_dir: str | Path, info, mot_frame_id: int) -> Path:
+    """``<seq>/<imDir>/<frame:06d><imExt>`` (img1 and .jpg when seqinfo.ini omits them)."""
+    return Path(seq_dir) / (info.im_dir or "img1") / f"{mot_frame_id:06d}{info.im_ext or '.jpg'}"
+
+
 class MotSequenceFrames(Dataset):
     """The frames of one MOTChallenge sequence folder (``seqinfo.ini`` + ``<imDir>/NNNNNN
     <imExt>``) through the official test pipeline, one frame per item, in order.
@@ -522,8 +527,6 @@ class MotSequenceFrames(Dataset):
         self.info = info
         self.name = info.name
         self.seq_length = info.seq_length
-        self.img_dir = self.seq_dir / (info.im_dir or "img1")
-        self.im_ext = info.im_ext or ".jpg"
         first, last = frame_range if frame_range is not None else (1, info.seq_length)
         if not 1 <= first <= last <= info.seq_length:
             raise UserError(f"{self.seq_dir / 'seqinfo.ini'}: frame range {first}..{last} is "
@@ -540,7 +543,7 @@ class MotSequenceFrames(Dataset):
         self.mean, self.std = tuple(mean), tuple(std)
 
     def frame_path(self, mot_frame_id: int) -> Path:
-        return self.img_dir / f"{mot_frame_id:06d}{self.im_ext}"
+        return sequence_frame_path(self.seq_dir, self.info, mot_frame_id)
 
     def __len__(self) -> int:
         return len(self.frames)

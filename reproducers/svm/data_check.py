@@ -18,7 +18,7 @@ from reproducers.common.mot.motchallenge import read_gt, read_seqinfo
 from reproducers.harness.errors import UserError
 
 from . import data
-from .clip_data import CocoVideo, official_sources
+from .clip_data import CocoVideo, official_sources, sequence_frame_path
 
 
 def _image_problem(path: Path, size: tuple[int, int] | None) -> str | None:
@@ -65,9 +65,9 @@ def check(root, split: str, config) -> dict:
         total, missing, unreadable = 0, [], []
         for seq in ev.sequences:
             info = read_seqinfo(seq.folder / "seqinfo.ini")
-            img_dir, ext = seq.folder / (info.im_dir or "img1"), info.im_ext or ".jpg"
             first, last = seq.frame_range
-            items = [(img_dir / f"{n:06d}{ext}", None) for n in range(first, last + 1)]
+            items = [(sequence_frame_path(seq.folder, info, n), None)
+                     for n in range(first, last + 1)]
             t, m, u = _check_images(items)
             total, missing, unreadable = total + t, missing + m, unreadable + u
             try:

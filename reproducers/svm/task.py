@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reproducers.common.distributed import all_gather_object
+from reproducers.common.distributed import all_gather_object, broadcast_object
 from reproducers.common.mot.evaluate import evaluate_mot
 from reproducers.common.mot.motchallenge import write_results
 from reproducers.common.tracking import (
@@ -125,8 +125,7 @@ def run_tracking(ctx, model, dataset, out_dir: Path, memory_length: int, log=pri
         mine[seq.name] = to_mot_rows(rows, seq.frame_range[0])
         frames_done += len(frames)
     elapsed = time.perf_counter() - start
-    gathered = all_gather_object((mine, frames_done, elapsed)) if world > 1 else [
-        (mine, frames_done, elapsed)]
+    gathered = all_gather_object((mine, frames_done, elapsed))
     results = {name: rows for part, _, _ in gathered for name, rows in part.items()}
     n_frames = sum(n for _, n, _ in gathered)
     fps = n_frames / max(sum(t for *_, t in gathered), 1e-9)
@@ -148,11 +147,7 @@ def run_tracking(ctx, model, dataset, out_dir: Path, memory_length: int, log=pri
         log(f"tracked {n_frames} frames at {fps:.2f} frames/s (memory {memory_length}): "
             f"MOTA {out['combined']['MOTA']:.2f} HOTA {out['combined']['HOTA']:.2f} "
             f"IDF1 {out['combined']['IDF1']:.2f}")
-    if world > 1:
-        from reproducers.common.distributed import broadcast_object
-
-        out = broadcast_object(out)
-    return out
+    return broadcast_object(out)
 
 
 def _metrics(result: dict) -> dict:
@@ -248,9 +243,7 @@ def train(ctx) -> dict:
         log_every_steps=int(opts.get("log_every_steps", 50)),
         scaler_init_scale=512.0,  # mmcv Fp16OptimizerHook loss_scale init_scale
         find_unused_parameters=False)
-    plan = cfg.plan(dist.world_size if dist is not None else 1)
-    loader_len = len(train_set) // plan.global_batch
-    lengths = schedule_lengths(loader_len, recipe.epochs, num_frames,
+    lengths = schedule_lengths(cfg.steps_per_epoch(len(train_set)), recipe.epochs, num_frames,
                                warmup_epochs=float(opts.get("warmup_epochs", 1.0)),
                                num_last_epochs=int(opts.get("num_last_epochs", 1)))
     scheduler = yolox_scheduler(optimizer, lengths["total"], lengths["warmup"], lengths["last"],
