@@ -18,6 +18,7 @@ from reproducers.harness.declarations import (
     Protocol,
     Recipe,
     Reproduction,
+    SelfTestHooks,
     Task,
 )
 from reproducers.harness.expected import load_expected
@@ -71,6 +72,9 @@ def _synthesize_lvu(task_name: str, root, config, seed: int):
 
 
 TASK = Task(train=task.train, evaluate=task.evaluate)
+# the self-test's generic step (mean of the logits) fits; this small model is the one its
+# torch.compile and distributed checks use
+SELFTEST = SelfTestHooks(probe=True)
 
 
 def _recipe(epochs: int, options: dict, schedule: str) -> Recipe:
@@ -140,6 +144,7 @@ def _lvu(task_name: str) -> Reproduction:
             eval_split="test",
         ),
         task=TASK,
+        selftest=SELFTEST,
         expected=_expected(name),
         metrics=["mse"] if regression else ["acc@1"],
         description=f"LVU {task_name}: best val epoch (evaluated every 10) scored on test",
@@ -185,6 +190,7 @@ def _segments(name: str, dataset: str, classes: int, counts: dict, epochs: int,
             eval_split="test",
         ),
         task=TASK,
+        selftest=SELFTEST,
         expected=_expected(name),
         metrics=["acc@1"],
         description=f"{dataset}: 64 segments per video, top-1 on the test split",
