@@ -10,6 +10,7 @@ one line on stderr naming the file or flag and what to do, exit code 2, no trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -212,11 +213,17 @@ def cmd_report(args) -> int:
 
 def cmd_selftest(args) -> int:
     from .harness.atomic import write_json_atomic
-    from .harness.selftest import format_summary, run_selftest, write_selftest_record
+    from .harness.selftest import (
+        format_summary,
+        run_selftest,
+        stdout_to_stderr,
+        write_selftest_record,
+    )
 
     log = _log_for(args)
-    summary = run_selftest(args.device or default_device(), smoke=args.size, log=log,
-                           budget_s=args.budget_s, only=args.only)
+    with stdout_to_stderr() if args.json else contextlib.nullcontext():
+        summary = run_selftest(args.device or default_device(), smoke=args.size, log=log,
+                               budget_s=args.budget_s, only=args.only)
     log(f"selftest record written to {write_selftest_record(args.records_dir, summary)}")
     if args.out is not None:
         write_json_atomic(args.out, summary)

@@ -100,7 +100,6 @@ def streaming(device: str, smoke: bool, log) -> dict:
            "median_frame_ms": round(1e3 * statistics.median(times), 2),
            "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)
            if cuda else None}
-    del model, frames, feats
     return out
 
 
