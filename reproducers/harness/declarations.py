@@ -137,13 +137,14 @@ class SelfTestHooks:
     """How the device self-test (``harness/selftest.py``) trains and evaluates this model as
     its paper does; every field is optional (None: the generic step from ``example_input``).
 
-    ``train_steps(model, cfg, recipe, batch, device) -> [[loss_fn, ...], ...]``: one inner list per
-    optimizer step, each ``loss_fn(model) -> scalar`` backpropagated into the same step (SViT:
-    video + weighted image batch; SVM: one step per frame). ``optimizer(model, recipe)``: the
-    paper's optimizer. ``eval_batch(model, cfg, batch, views, device) -> (fn, clips)``: one
-    evaluation batch of ``clips`` clips (``fn()`` runs it, no grad). ``reset(model)``: after
-    each step sequence (clear a memory). ``batch_per_gpu``: the official per-GPU batch when
-    the recipe's global batch / GPUs is not it. ``checks``: extra device checks
+    ``train_steps(model, cfg, recipe, batch, device) -> [[loss_fn, ...], ...]``: one inner
+    list per optimizer step, each ``loss_fn(model) -> scalar`` backpropagated into the same
+    step (e.g. a video and a weighted image batch; or one step per frame of a clip).
+    ``optimizer(model, recipe)``: the paper's optimizer.
+    ``eval_batch(model, cfg, batch, views, device) -> (fn, clips)``: one evaluation batch of
+    ``clips`` clips (``fn()`` runs it, no grad). ``reset(model)``: after each step sequence
+    (clear a memory). ``batch_per_gpu``: the official per-GPU batch when the recipe's global
+    batch / GPUs is not it. ``checks``: extra device checks
     ``{name: fn(device, smoke, log) -> figures}``. ``probe``: use this model for the
     torch.compile and distributed checks.
     """

@@ -3,8 +3,8 @@
 torch starts one OpenMP thread per physical core of the *machine*, also when this process may
 use fewer (a SLURM allocation, a container's CPU quota, ``taskset``) or when other processes
 already use the cores; OpenMP threads that outnumber the free cores spin and wait on each
-other (two threads made the SViT smoke model 12-30x slower while another process used the
-cores). The default is therefore the smallest of:
+other (two threads made a smoke model 12-30x slower while another process used the cores).
+The default is therefore the smallest of:
 
 - the cores this process may run on (``os.sched_getaffinity``: taskset, SLURM, cpusets);
 - the container's CPU quota (cgroup v2 ``cpu.max`` / v1 ``cpu.cfs_quota_us``), rounded up;

@@ -22,7 +22,8 @@ def _expected_items() -> list[str]:
     models = selftest.distinct_models(list(discover().values()))
     names = ["cauchy"]
     for rep in models:
-        names += [f"train:{rep.paper.key}/{rep.model.name}", f"eval:{rep.paper.key}/{rep.model.name}"]
+        label = f"{rep.paper.key}/{rep.model.name}"
+        names += [f"train:{label}", f"eval:{label}"]
     for rep in models:
         names += list(selftest._hooks(rep).checks)
     return names + ["compile", "distributed"]
