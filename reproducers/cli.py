@@ -377,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="items not started after this many seconds are skipped "
                          "(default: 480 on CUDA, 300 on the CPU)")
     sp.add_argument("--only", nargs="+", default=None, metavar="ITEM",
-                    help="run only these items (names or prefixes: cauchy, train:, eval:svit, ...)")
+                    help="run only these items (names or prefixes: cauchy, train:, "
+                         "eval:PAPER, compile, distributed, ...)")
     common(sp)
     threads(sp)
     sp.set_defaults(func=cmd_selftest)
