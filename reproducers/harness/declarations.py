@@ -154,6 +154,7 @@ class SelfTestHooks:
     eval_batch: Callable[..., Callable[[], Any]] | None = None
     reset: Callable[[Any], None] | None = None
     batch_per_gpu: int | None = None
+    grad_scaler_init: float | None = None  # fp16 GradScaler's initial scale (None: torch's)
     checks: Mapping[str, Callable[..., dict]] = field(default_factory=dict)
     probe: bool = False
 

@@ -193,6 +193,13 @@ def _setup(rep: Reproduction, smoke: bool):
     return cfg, recipe, hooks, batch
 
 
+def amp_for(recipe, device) -> str | None:
+    """The recipe's mixed precision ("fp16" / "bf16") on CUDA; fp32 on the CPU."""
+    import torch
+
+    return recipe.options.get("amp") if torch.device(device).type == "cuda" else None
+
+
 def _inputs(rep: Reproduction, cfg: dict, batch: int, device) -> tuple:
     x = rep.model.example_input(cfg, batch)
     args = x if isinstance(x, tuple) else (x,)
@@ -277,7 +284,7 @@ def train_item(rep: Reproduction, device: str, smoke: bool, log) -> dict:
 
     cfg, recipe, hooks, batch = _setup(rep, smoke)
     cuda = torch.device(device).type == "cuda"
-    amp = recipe.options.get("amp") if cuda else None
+    amp = amp_for(recipe, device)
     torch.manual_seed(0)
     model = rep.model.factory(**cfg).to(device).train()
     params = sum(p.numel() for p in model.parameters())
@@ -293,18 +300,28 @@ def train_item(rep: Reproduction, device: str, smoke: bool, log) -> dict:
 
         args = _inputs(rep, cfg, batch, device)
         steps = [[lambda m: mean_outputs(m(*args))]]
-    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=amp == "fp16",
+                                  init_scale=hooks.grad_scaler_init or 65536.0)
+    clip = recipe.options.get("grad_clip")
+    skipped = [0]  # optimizer steps the GradScaler skipped (inf/NaN gradients)
 
     def sequence():
         losses = []
+        skipped[0] = 0
         for step in steps:
             for loss_fn in step:
                 with _autocast(device, amp):
                     loss = loss_fn(model)
                 scaler.scale(loss).backward()
                 losses.append(loss.detach().float())
+            if clip:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            scale = scaler.get_scale() if scaler.is_enabled() else None
             scaler.step(opt)
             scaler.update()
+            if scale is not None and scaler.get_scale() < scale:
+                skipped[0] += 1
             opt.zero_grad(set_to_none=True)
         if hooks.reset is not None:
             hooks.reset(model)
@@ -326,8 +343,11 @@ def train_item(rep: Reproduction, device: str, smoke: bool, log) -> dict:
            "losses": [round(x, 5) for x in losses], "warmup_sequences": warm}
     if warm:
         out["first_step_s"] = round(warm_s, 3)
+    if clip:
+        out["grad_clip"] = clip
     if scaler.is_enabled():
         out["grad_scale"] = scaler.get_scale()
+        out["steps_skipped_by_scaler"] = skipped[0]
     return out
 
 
@@ -336,7 +356,7 @@ def eval_item(rep: Reproduction, device: str, smoke: bool, log) -> dict:
 
     cfg, recipe, hooks, batch = _setup(rep, smoke)
     cuda = torch.device(device).type == "cuda"
-    amp = rep.recipe.options.get("amp") if cuda else None
+    amp = amp_for(rep.recipe, device)
     views = rep.protocol.views
     torch.manual_seed(0)
     model = rep.model.factory(**cfg).to(device).eval()

@@ -104,4 +104,5 @@ def streaming(device: str, smoke: bool, log) -> dict:
 
 
 SELFTEST = SelfTestHooks(train_steps=train_steps, optimizer=optimizer, eval_batch=eval_batch,
-                         reset=lambda m: m.clear_memory(), checks={"svm_streaming": streaming})
+                         reset=lambda m: m.clear_memory(), checks={"svm_streaming": streaming},
+                         grad_scaler_init=512.0)  # mmcv Fp16OptimizerHook, as task.train

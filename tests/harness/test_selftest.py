@@ -133,3 +133,15 @@ def test_report_shows_the_selftest_record(tmp_path):
         in text
     assert "| distributed | failed | 9.0 s | RuntimeError: Duplicate GPU / detected |" in text
     assert "Device self-test" not in render([], tmp_path / "none", tmp_path / "r2.md").read_text()
+
+
+def test_fp16_step_with_grad_scaler_and_clipping(monkeypatch):
+    """The CUDA training path (fp16 autocast, GradScaler with the paper's initial scale,
+    unscale + clipping, per-frame steps) run on the CPU at smoke size."""
+    monkeypatch.setattr(selftest, "amp_for", lambda recipe, device: "fp16")
+    reps = discover()
+    svm = selftest.train_item(reps["svm_mot17"], "cpu", True, print)
+    assert svm["amp"] == "fp16" and svm["grad_scaler"] and svm["optimizer_steps"] == 2
+    assert svm["grad_scale"] <= 512.0 and 0 <= svm["steps_skipped_by_scaler"] <= 2
+    svit = selftest.train_item(reps["svit_ssv2"], "cpu", True, print)
+    assert svit["grad_clip"] == 1.0 and svit["backward_passes"] == 2
