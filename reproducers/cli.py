@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -221,9 +222,12 @@ def cmd_selftest(args) -> int:
     )
 
     log = _log_for(args)
+    partial = None if args.out is None else (lambda s: write_json_atomic(args.out, s))
+    # a `timeout` around the command sends SIGTERM: unwind, so worker processes are ended
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with stdout_to_stderr() if args.json else contextlib.nullcontext():
         summary = run_selftest(args.device or default_device(), smoke=args.size, log=log,
-                               budget_s=args.budget_s, only=args.only)
+                               budget_s=args.budget_s, only=args.only, on_item=partial)
     log(f"selftest record written to {write_selftest_record(args.records_dir, summary)}")
     if args.out is not None:
         write_json_atomic(args.out, summary)

@@ -425,7 +425,7 @@ def compile_item(rep: Reproduction, device: str, smoke: bool, log) -> dict:
 
 
 def distributed_item(rep: Reproduction, device: str, smoke: bool, log,
-                     timeout_s: float = 150.0) -> dict:
+                     timeout_s: float = 120.0) -> dict:
     import torch
 
     first = _torchrun(rep, device, None, timeout_s)
@@ -462,6 +462,9 @@ def _torchrun(rep: Reproduction, device: str, backend: str | None, timeout_s: fl
             output, _ = proc.communicate()
             return {"error": f"torchrun did not finish within {timeout_s:.0f} s: "
                              f"{_last_error(output)}"}
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): take the workers along
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
         wall = round(time.perf_counter() - t0, 2)
         result = Path(tmp) / "result.json"
         if proc.returncode != 0 or not result.exists():
@@ -518,8 +521,11 @@ def plan(device: str, smoke: bool, log) -> list[tuple[str, Callable[[], dict]]]:
 
 
 def run_selftest(device: str, *, smoke: bool | None = None, log=print,
-                 budget_s: float | None = None, only: list[str] | None = None) -> dict:
-    """Run every item (``only``: names or name prefixes to keep) and return the summary."""
+                 budget_s: float | None = None, only: list[str] | None = None,
+                 on_item: Callable[[dict], None] | None = None) -> dict:
+    """Run every item (``only``: names or name prefixes to keep) and return the summary.
+    ``on_item(summary so far)`` after each item (status "running" until the end), so that a
+    run killed from outside still leaves the items it finished."""
     import torch
 
     from .errors import UserError
@@ -539,7 +545,23 @@ def run_selftest(device: str, *, smoke: bool | None = None, log=print,
     budget = DEFAULT_BUDGET_S[dev.type] if budget_s is None else budget_s
     start = time.perf_counter()
     items: list[Item] = []
-    log(f"selftest on {device_info(device).get('name')} ({'smoke' if smoke else 'full'} size, "
+    info = device_info(device)
+    head = {
+        "device": device, "device_name": info.get("name"), "smoke": smoke,
+        "torch": torch.__version__, "cuda": torch.version.cuda,
+        "gpu_memory_gib": round(torch.cuda.get_device_properties(dev).total_memory / GIB, 1)
+        if dev.type == "cuda" else None,
+        "threads": info.get("threads"), "budget_s": budget,
+    }
+
+    def summary(final: bool) -> dict:
+        counts = {s: sum(i.status == s for i in items) for s in ("ok", "failed", "skipped")}
+        status = "ok" if counts["failed"] == 0 and counts["skipped"] == 0 else "failed"
+        return {**head, "wall_time_s": round(time.perf_counter() - start, 2),
+                "status": status if final else "running", "counts": counts,
+                "items": [asdict(i) for i in items]}
+
+    log(f"selftest on {info.get('name')} ({'smoke' if smoke else 'full'} size, "
         f"budget {budget:.0f} s)")
     for name, fn in plan(device, smoke, log):
         if only and not any(name == o or name.startswith(o) for o in only):
@@ -564,18 +586,9 @@ def run_selftest(device: str, *, smoke: bool | None = None, log=print,
         items.append(item)
         log(f"    {item.status} in {item.seconds:.1f} s" + (f": {item.error}" if item.error
                                                              else ""))
-    counts = {s: sum(i.status == s for i in items) for s in ("ok", "failed", "skipped")}
-    info = device_info(device)
-    return {
-        "device": device, "device_name": info.get("name"), "smoke": smoke,
-        "torch": torch.__version__, "cuda": torch.version.cuda,
-        "gpu_memory_gib": round(torch.cuda.get_device_properties(dev).total_memory / GIB, 1)
-        if dev.type == "cuda" else None,
-        "threads": info.get("threads"), "budget_s": budget,
-        "wall_time_s": round(time.perf_counter() - start, 2),
-        "status": "ok" if counts["failed"] == 0 and counts["skipped"] == 0 else "failed",
-        "counts": counts, "items": [asdict(i) for i in items],
-    }
+        if on_item is not None:
+            on_item(summary(final=False))
+    return summary(final=True)
 
 
 @contextlib.contextmanager

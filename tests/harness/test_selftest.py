@@ -145,3 +145,11 @@ def test_fp16_step_with_grad_scaler_and_clipping(monkeypatch):
     assert svm["grad_scale"] <= 512.0 and 0 <= svm["steps_skipped_by_scaler"] <= 2
     svit = selftest.train_item(reps["svit_ssv2"], "cpu", True, print)
     assert svit["grad_clip"] == 1.0 and svit["backward_passes"] == 2
+
+
+def test_each_finished_item_is_reported_before_the_end(monkeypatch):
+    seen = []
+    summary = _summary(monkeypatch, [("a", lambda: {"x": 1}), ("b", lambda: {"y": 2})],
+                       on_item=lambda s: seen.append((s["status"], [i["name"] for i in s["items"]])))
+    assert seen == [("running", ["a"]), ("running", ["a", "b"])]
+    assert summary["status"] == "ok"
