@@ -18,13 +18,13 @@ from reproducers.harness.declarations import (
     Protocol,
     Recipe,
     Reproduction,
-    SelfTestHooks,
     Task,
 )
 from reproducers.harness.expected import load_expected
 
 from . import data, data_check, features, synthetic, task
 from .model import ViS4mer
+from .selftest import SELFTEST
 
 PAPER = Paper(
     key="vis4mer",
@@ -72,9 +72,6 @@ def _synthesize_lvu(task_name: str, root, config, seed: int):
 
 
 TASK = Task(train=task.train, evaluate=task.evaluate)
-# the self-test's generic step (mean of the logits) fits; this small model is the one its
-# torch.compile and distributed checks use
-SELFTEST = SelfTestHooks(probe=True)
 
 
 def _recipe(epochs: int, options: dict, schedule: str) -> Recipe:
