@@ -267,11 +267,11 @@ def cauchy_item(device: str, smoke: bool, log) -> dict:
         out["torch_vs_dense_max_abs_diff"] = float((ref[0] - dense).abs().max())
         out["max_abs_dense"] = float(dense.abs().max())
     if cuda and "cuda" not in out["backends"]:
-        raise RuntimeError(f"cuda backend unavailable: {out.get('cuda_build_error')}")
+        raise ItemFailed(f"cuda backend unavailable: {out.get('cuda_build_error')}", out)
     if cuda:
         rel = out["backends"]["cuda"]["max_rel_diff_vs_torch"]
         if not max(rel.values()) < 1e-4:  # complex64: both sum 2N terms in float32
-            raise AssertionError(f"cuda kernel disagrees with the torch twin: relative {rel}")
+            raise ItemFailed(f"cuda kernel disagrees with the torch twin: relative {rel}", out)
     return out
 
 
