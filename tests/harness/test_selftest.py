@@ -153,3 +153,13 @@ def test_each_finished_item_is_reported_before_the_end(monkeypatch):
                        on_item=lambda s: seen.append((s["status"], [i["name"] for i in s["items"]])))
     assert seen == [("running", ["a"]), ("running", ["a", "b"])]
     assert summary["status"] == "ok"
+
+
+def test_a_failed_item_can_keep_its_figures(monkeypatch):
+    def nccl_refused():
+        raise selftest.ItemFailed("torchrun exit 1: Duplicate GPU detected",
+                                  {"gloo_on_cuda": {"world_size": 2}})
+
+    item = _summary(monkeypatch, [("distributed", nccl_refused)])["items"][0]
+    assert item["status"] == "failed" and item["error"].endswith("Duplicate GPU detected")
+    assert item["figures"] == {"gloo_on_cuda": {"world_size": 2}}
