@@ -115,3 +115,24 @@ def lint(session: nox.Session) -> None:
     py = install(session)
     session.run(py, "-m", "ruff", "check", "reproducers", "tests", "benchmarks", "noxfile.py",
                 external=True)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """Device self-test, every CUDA path in one call: `nox -s gpu [-- --device cpu ...]`.
+
+    Flags after -- go to `python -m reproducers selftest` (default device: cuda when torch sees
+    one, else the CPU at smoke size, as in CI). Writes the JSON to runs/selftest.json and the
+    record to reports/records/selftest/<cuda|cpu>.json, regenerates the report (its "Device
+    self-test" section) and fails if any item failed."""
+    import json
+
+    py = install(session)
+    out = ROOT / "runs" / "selftest.json"
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    session.run(py, "-m", "reproducers", "selftest", *session.posargs, "--out", str(out),
+                external=True, success_codes=[0, 1])
+    session.run(py, "-m", "reproducers", "report", external=True)
+    if not out.exists() or json.loads(out.read_text())["status"] != "ok":
+        session.error(f"selftest: some items failed or were skipped, see {out}")

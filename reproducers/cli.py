@@ -10,7 +10,9 @@ one line on stderr naming the file or flag and what to do, exit code 2, no trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -210,6 +212,30 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_selftest(args) -> int:
+    from .harness.atomic import write_json_atomic
+    from .harness.selftest import (
+        format_summary,
+        run_selftest,
+        stdout_to_stderr,
+        write_selftest_record,
+    )
+
+    log = _log_for(args)
+    partial = None if args.out is None else (lambda s: write_json_atomic(args.out, s))
+    # a `timeout` around the command sends SIGTERM: unwind, so worker processes are ended
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with stdout_to_stderr() if args.json else contextlib.nullcontext():
+        summary = run_selftest(args.device or default_device(), smoke=args.size, log=log,
+                               budget_s=args.budget_s, only=args.only, on_item=partial)
+    log(f"selftest record written to {write_selftest_record(args.records_dir, summary)}")
+    if args.out is not None:
+        write_json_atomic(args.out, summary)
+        log(f"selftest JSON written to {args.out}")
+    _emit(args, summary, format_summary(summary))
+    return 0 if summary["status"] == "ok" else 1
+
+
 def cmd_prepare(args) -> int:
     from .harness.registry import get
 
@@ -291,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
         if device:
             sp.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
 
+    def threads(sp):
+        sp.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads (torch intra-op and interop); default: the cores this "
+                             "process may use, capped by OMP_NUM_THREADS / SLURM_CPUS_PER_TASK")
+
     sp = sub.add_parser("list", help="list the reproductions and their expected tables")
     common(sp, device=False)
     sp.set_defaults(func=cmd_list)
@@ -302,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="model.NAME=VALUE")
     sp.add_argument("--force", action="store_true")
     common(sp)
+    threads(sp)
     sp.set_defaults(func=cmd_profile)
 
     sp = sub.add_parser("run", help="run a reproduction's stages (profile, train, evaluate, check, report)")
@@ -334,7 +366,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--slurm-account", default=None)
     g.add_argument("--slurm-wait", action="store_true", help="block until the job ends")
     common(sp)
+    threads(sp)
     sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("selftest", help="check every device path (Cauchy kernel, one train "
+                                         "step and eval batch per model, compile, distributed)")
+    sp.add_argument("--out", type=Path, default=None, help="also write the JSON summary here")
+    size = sp.add_mutually_exclusive_group()
+    size.add_argument("--smoke", dest="size", action="store_const", const=True, default=None,
+                      help="reduced models and inputs (default on the CPU)")
+    size.add_argument("--full", dest="size", action="store_const", const=False,
+                      help="paper-size models and inputs (default on CUDA)")
+    sp.add_argument("--budget-s", type=float, default=None,
+                    help="items not started after this many seconds are skipped "
+                         "(default: 480 on CUDA, 300 on the CPU)")
+    sp.add_argument("--only", nargs="+", default=None, metavar="ITEM",
+                    help="run only these items (names or prefixes: cauchy, train:, "
+                         "eval:PAPER, compile, distributed, ...)")
+    common(sp)
+    threads(sp)
+    sp.set_defaults(func=cmd_selftest)
 
     sp = sub.add_parser("check", help="compare run records with the expected tables")
     sp.add_argument("names", nargs="*")
@@ -409,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv  # launchers re-run the same command line in every process
     try:
+        if hasattr(args, "threads"):
+            from .harness.threads import apply_threads
+
+            apply_threads(args.threads)
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

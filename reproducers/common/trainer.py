@@ -5,7 +5,8 @@ submitit / SLURM (``distributed.init_distributed``): DDP when more than one proc
 (``no_sync`` on all but the last micro-batch of a step), the recipe's global batch kept on
 fewer GPUs by gradient accumulation (each micro-batch loss divided by ``accum``), AMP (bf16,
 or fp16 with a GradScaler), gradient clipping, an EMA of the weights, optional torch.compile
-and channels_last, per-step CSV/TensorBoard logs and a progress bar (rank 0).
+and channels_last, per-step CSV/TensorBoard logs and a progress bar (rank 0; plain lines in
+a captured log: ``progress``).
 
 EMA (timm ``ModelEmaV3`` over the whole state dict, updated after every optimizer step):
 ``ema_mode="constant"``: ``ema = decay * ema + (1 - decay) * w`` from the initial weights
@@ -50,7 +51,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from reproducers.harness.errors import UserError
 
@@ -66,6 +66,7 @@ from .distributed import (
     distributed_evaluate,
     train_loader,
 )
+from .progress import progress
 from .schedules import (
     BatchPlan,
     param_groups,
@@ -341,8 +342,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                 aux_sampler.set_epoch(epoch)
                 aux_sampler.set_start_step(prog.step_in_epoch)
                 aux_batches = iter(aux_batches_loader)
-            bar = tqdm(total=spe, initial=prog.step_in_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
-                       disable=not (cfg.progress and main), leave=False, dynamic_ncols=True)
+            bar = progress(spe, f"epoch {epoch}/{cfg.epochs}", initial=prog.step_in_epoch,
+                           enabled=cfg.progress and main, log=say)
             while prog.step_in_epoch < spe:
                 t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
                 if sequence is not None:

@@ -133,6 +133,33 @@ class Task:
 
 
 @dataclass(frozen=True)
+class SelfTestHooks:
+    """How the device self-test (``harness/selftest.py``) trains and evaluates this model as
+    its paper does; every field is optional (None: the generic step from ``example_input``).
+
+    ``train_steps(model, cfg, recipe, batch, device) -> [[loss_fn, ...], ...]``: one inner
+    list per optimizer step, each ``loss_fn(model) -> scalar`` backpropagated into the same
+    step (e.g. a video and a weighted image batch; or one step per frame of a clip).
+    ``optimizer(model, recipe)``: the paper's optimizer.
+    ``eval_batch(model, cfg, batch, views, device) -> (fn, clips)``: one evaluation batch of
+    ``clips`` clips (``fn()`` runs it, no grad). ``reset(model)``: after each step sequence
+    (clear a memory). ``batch_per_gpu``: the official per-GPU batch when the recipe's global
+    batch / GPUs is not it. ``checks``: extra device checks
+    ``{name: fn(device, smoke, log) -> figures}``. ``probe``: use this model for the
+    torch.compile and distributed checks.
+    """
+
+    train_steps: Callable[..., list] | None = None
+    optimizer: Callable[..., Any] | None = None
+    eval_batch: Callable[..., Callable[[], Any]] | None = None
+    reset: Callable[[Any], None] | None = None
+    batch_per_gpu: int | None = None
+    grad_scaler_init: float | None = None  # fp16 GradScaler's initial scale (None: torch's)
+    checks: Mapping[str, Callable[..., dict]] = field(default_factory=dict)
+    probe: bool = False
+
+
+@dataclass(frozen=True)
 class Reproduction:
     name: str
     paper: Paper
@@ -147,6 +174,7 @@ class Reproduction:
     description: str = ""
     smoke_data: Mapping[str, Any] = field(default_factory=dict)  # synthetic-data config
     data_config: Mapping[str, Any] = field(default_factory=dict)  # real-data loader config
+    selftest: SelfTestHooks | None = None  # paper-specific steps of `selftest` (see above)
 
 
 @dataclass

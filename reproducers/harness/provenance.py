@@ -39,7 +39,9 @@ def package_versions() -> dict:
 def device_info(device: str) -> dict:
     import torch
 
-    info = {"device": device, "torch_threads": torch.get_num_threads()}
+    from .threads import describe
+
+    info = {"device": device, "torch_threads": torch.get_num_threads(), "threads": describe()}
     if device.startswith("cuda") and torch.cuda.is_available():
         idx = torch.device(device).index or 0
         info.update(name=torch.cuda.get_device_name(idx), cuda=torch.version.cuda)

@@ -84,6 +84,7 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
         "smoke": smoke_rows,
         "summary": summarize(all_rows),
         "footnotes": footnotes,
+        "selftests": _selftests(records_dir),
         "plot": PLOT_NAME,
         "NOT_RUN": NOT_RUN,
     }
@@ -99,6 +100,26 @@ def _subsets(rec: dict | None) -> list[dict]:
     out = [{"name": name, "eval_size": s.get("eval_size"), "metrics": s.get("metrics", {}),
             "checked": name == chosen} for name, s in subsets.items()]
     return sorted(out, key=lambda s: (not s["checked"], s["name"]))
+
+
+def _selftests(records_dir: Path) -> list[dict]:
+    """The latest `selftest` record of each device kind (CUDA first), with item headlines."""
+    import json
+
+    from .selftest import headline, selftest_record_path
+
+    out = []
+    for kind in ("cuda", "cpu"):
+        path = selftest_record_path(records_dir, kind)
+        if not path.exists():
+            continue
+        rec = json.loads(path.read_text())
+        git = rec.get("provenance", {}).get("git", {})
+        out.append({**rec, "kind": kind,
+                    "git": (git.get("sha") or "unknown")[:10] + (" (dirty)" if git.get("dirty")
+                                                                 else ""),
+                    "rows": [{**it, "headline": headline(it)} for it in rec.get("items", [])]})
+    return out
 
 
 def _train_time(records_dir: Path, name: str) -> float | None:

@@ -29,6 +29,7 @@ from reproducers.harness.expected import load_expected
 from . import data, task
 from .checkpoints import adapt_state_dict
 from .model import build_mvitv2s, build_svit
+from .selftest import BASELINE_SELFTEST, SELFTEST
 
 PAPER = Paper(
     key="svit",
@@ -137,6 +138,7 @@ SVIT = Reproduction(
     smoke_data={**SMOKE_DATA, "report_subset": "box_filtered"},
     data_config={"layout": "svit", "num_frames": 16, "crop_size": 224, "views": (1, 3),
                  "report_subset": "box_filtered"},
+    selftest=SELFTEST,
 )
 
 MVITV2S = Reproduction(
@@ -173,6 +175,7 @@ MVITV2S = Reproduction(
                  "report_subset": "full", "channel_order": "rgb", "filter_train": False,
                  "use_box_length": False, "train_crop": "short_side_jitter",
                  "jitter_scales": (256, 320), "inverse_uniform": True},
+    selftest=BASELINE_SELFTEST,
 )
 
 REPRODUCTIONS = [SVIT, MVITV2S]

@@ -30,6 +30,7 @@ from . import data, data_check, task
 from .backbone import SViTConfig
 from .checkpoints import adapt_state_dict
 from .detector import SVM, DetectorConfig
+from .selftest import SELFTEST
 from .synthetic import synthesize
 
 PAPER = Paper(
@@ -139,6 +140,7 @@ SVM_MOT17 = Reproduction(
     description="S-ViT (streaming CLIP ViT-B/16) + YOLOX + ByteTrack, MOT17 half-val",
     smoke_data=SMOKE_DATA,
     data_config={"img_scale": [800, 1440], "num_frames": 2, "seed": 1024},
+    selftest=SELFTEST,
 )
 
 REPRODUCTIONS = [SVM_MOT17]

@@ -24,6 +24,7 @@ from reproducers.harness.expected import load_expected
 
 from . import data, data_check, features, synthetic, task
 from .model import ViS4mer
+from .selftest import SELFTEST
 
 PAPER = Paper(
     key="vis4mer",
@@ -140,6 +141,7 @@ def _lvu(task_name: str) -> Reproduction:
             eval_split="test",
         ),
         task=TASK,
+        selftest=SELFTEST,
         expected=_expected(name),
         metrics=["mse"] if regression else ["acc@1"],
         description=f"LVU {task_name}: best val epoch (evaluated every 10) scored on test",
@@ -185,6 +187,7 @@ def _segments(name: str, dataset: str, classes: int, counts: dict, epochs: int,
             eval_split="test",
         ),
         task=TASK,
+        selftest=SELFTEST,
         expected=_expected(name),
         metrics=["acc@1"],
         description=f"{dataset}: 64 segments per video, top-1 on the test split",
