@@ -1,0 +1,59 @@
+"""Whole models: the I3D baseline and I3D + STRG head (jd730's ``strg.STRG`` layout).
+
+``STRG`` keeps jd730's state-dict layout: the backbone under ``base_model.`` without its
+``fc`` (replaced by an identity, as jd730 does), the head's ``reducer``, ``classifier`` and
+``strg_gcn.*`` at the top level, so a jd730 stage-2 checkpoint loads strictly (preset
+``jd730``). BN of the backbone is frozen in training mode (paper: "BN frozen"; jd730:
+``STRG.train``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .backbone import EXPANSION, WIDTHS, I3DResNet, build_i3d, freeze_batchnorm
+from .head import STRGHead
+
+
+class STRG(STRGHead):
+    def __init__(self, base_model: I3DResNet, freeze_bn: bool = True, **head: Any):
+        in_channels = base_model.fc.in_features
+        super().__init__(in_channels=in_channels, **head)
+        base_model.fc = nn.Identity()
+        base_model.avgpool = nn.Identity()
+        self.base_model = base_model
+        self.freeze_bn = freeze_bn
+
+    def explain(self, x: torch.Tensor, rois: torch.Tensor) -> dict[str, torch.Tensor]:
+        return super().explain(self.base_model.extract_feature(x), rois)
+
+    def train(self, mode: bool = True) -> STRG:
+        super().train(mode)
+        if mode and self.freeze_bn:
+            freeze_batchnorm(self.base_model)
+        return self
+
+
+def build_i3d_classifier(depth: int = 50, num_classes: int = 174, widen_factor: float = 1.0,
+                         conv1_t_size: int = 5,
+                         nonlocal_blocks: Mapping[str, Sequence[int]] | str | None = None,
+                         dropout: float = 0.3) -> I3DResNet:
+    """The I3D baseline rows: global average pool, dropout 0.3 (paper p10), fc."""
+    return build_i3d(depth, num_classes, widen_factor, conv1_t_size, nonlocal_blocks, dropout)
+
+
+def build_strg(depth: int = 50, num_classes: int = 174, widen_factor: float = 1.0,
+               conv1_t_size: int = 5,
+               nonlocal_blocks: Mapping[str, Sequence[int]] | str | None = None,
+               preset: str = "paper", width: int | None = None, freeze_bn: bool = True,
+               options: Mapping[str, Any] | None = None) -> STRG:
+    """I3D + STRG head; ``width`` defaults to 512 at full size (a quarter of the backbone's
+    output channels, the same ratio in reduced models)."""
+    base = build_i3d(depth, num_classes, widen_factor, conv1_t_size, nonlocal_blocks)
+    out_channels = int(WIDTHS[3] * widen_factor) * EXPANSION
+    return STRG(base, freeze_bn=freeze_bn, width=width or out_channels // 4,
+                num_classes=num_classes, preset=preset, options=options)
