@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from .graphs import space_time_graphs
+from .graphs import SpaceTimeGraphs, space_time_blocks
 
 PAPER: dict[str, Any] = {
     "spatial_scale": 1 / 16, "roi_pool": "max", "iou_plus_one": False,
@@ -106,11 +106,10 @@ class RegionGraphGCN(nn.Module):
             x = self._act(getattr(self, f"sim_gc{k}")(x, graph), "sim", k)
         return x
 
-    def st_branch(self, x: torch.Tensor, front: torch.Tensor, back: torch.Tensor
-                  ) -> torch.Tensor:
-        for k in range(1, self.LAYERS + 1):
-            f = getattr(self, f"st_gc{k}")(x, front)
-            b = getattr(self, f"st_gc{k}_back")(x, back)
+    def st_branch(self, x: torch.Tensor, graphs: SpaceTimeGraphs) -> torch.Tensor:
+        for k in range(1, self.LAYERS + 1):  # G·(X·W) with G's non-zero blocks only
+            f = graphs.propagate_front(x @ getattr(self, f"st_gc{k}").weight)
+            b = graphs.propagate_back(x @ getattr(self, f"st_gc{k}_back").weight)
             if self.layer_norm:  # paper: one layer Z = G_f X W_f + G_b X W_b, then LN, ReLU
                 x = self._act(f + b, "st", k)
             else:  # jd730: ReLU per direction, then the sum (out of place)
@@ -158,8 +157,10 @@ class STRGHead(nn.Module):
             else aligned.mean((2, 3))
         return pooled.view(b, t, n, c), aligned
 
-    def explain(self, features: torch.Tensor, rois: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every intermediate (the names of ``strg_head_small.pt``'s outputs) and the logits."""
+    def explain(self, features: torch.Tensor, rois: torch.Tensor, dense_graphs: bool = False
+                ) -> dict[str, torch.Tensor]:
+        """Every intermediate (the names of ``strg_head_small.pt``'s outputs) and the logits;
+        the dense (B, T·N, T·N) IoU graphs only when ``dense_graphs``."""
         out: dict[str, torch.Tensor] = {}
         reduced = out["reduced_features"] = self.reducer(features)
         out["pooled_features"] = reduced.mean((2, 3, 4))
@@ -168,11 +169,12 @@ class STRGHead(nn.Module):
         b, t, n, c = nodes.shape
         x = nodes.reshape(b, t * n, c)
         gcn = self.strg_gcn
-        front, back = space_time_graphs(rois.to(x.dtype), self.options["iou_plus_one"])
-        out["front_graph"], out["back_graph"] = front, back
+        graphs = space_time_blocks(rois.to(x.dtype), self.options["iou_plus_one"])
+        if dense_graphs:
+            out["front_graph"], out["back_graph"] = graphs.dense()
         sim = out["similarity_graph"] = gcn.similarity_graph(x)
         out["sim_branch"] = gcn.sim_branch(x, sim)
-        out["st_branch"] = gcn.st_branch(x, front, back)
+        out["st_branch"] = gcn.st_branch(x, graphs)
         out["gcn_features"] = gcn.dropout((out["sim_branch"] + out["st_branch"]).mean(1))
         out["classifier_input"] = torch.cat(
             [self.global_dropout(out["pooled_features"]), out["gcn_features"]], -1)

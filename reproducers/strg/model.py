@@ -28,8 +28,9 @@ class STRG(STRGHead):
         self.base_model = base_model
         self.freeze_bn = freeze_bn
 
-    def explain(self, x: torch.Tensor, rois: torch.Tensor) -> dict[str, torch.Tensor]:
-        return super().explain(self.base_model.extract_feature(x), rois)
+    def explain(self, x: torch.Tensor, rois: torch.Tensor, dense_graphs: bool = False
+                ) -> dict[str, torch.Tensor]:
+        return super().explain(self.base_model.extract_feature(x), rois, dense_graphs)
 
     def train(self, mode: bool = True) -> STRG:
         super().train(mode)

@@ -46,7 +46,7 @@ def test_golden_jd730_head_every_output(golden):
     rois = golden["inputs"]["rois"]
     assert rois.shape == (cfg["batch"], cfg["feature_frames"], cfg["boxes_per_frame"], 4)
     with torch.no_grad():
-        got = head.explain(golden["inputs"]["features"], rois)
+        got = head.explain(golden["inputs"]["features"], rois, dense_graphs=True)
     names = [k for k in out if k != "variants"]
     assert set(names) <= set(got)
     for name in names:
@@ -138,3 +138,17 @@ def test_boxes_must_match_feature_frames():
     features, rois = _random_inputs(frames=4)
     with pytest.raises(ValueError, match="feature frames"):
         head(features, rois[:, :3])
+
+
+def test_pairwise_iou_equals_torchvision_and_blocks_equal_dense():
+    from reproducers.strg.graphs import pairwise_iou, space_time_blocks
+    _, rois = _random_inputs(seed=4, batch=3, frames=5, boxes=4)
+    torch.testing.assert_close(pairwise_iou(rois[1, 2], rois[2, 3]), box_iou(rois[1, 2],
+                                                                             rois[2, 3]))
+    rois[0, 1, 0] = torch.tensor([5.0, 5.0, 5.0, 5.0])  # an empty (padding-like) box
+    blocks = space_time_blocks(rois)
+    front, back = blocks.dense()
+    assert torch.isfinite(front).all() and torch.isfinite(back).all()
+    y = torch.randn(3, 5 * 4, 6)
+    torch.testing.assert_close(blocks.propagate_front(y), front @ y)
+    torch.testing.assert_close(blocks.propagate_back(y), back @ y)
