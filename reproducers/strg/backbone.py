@@ -8,7 +8,13 @@ exactly this, so its names and order are kept (``conv1``, ``bn1``, ``layer{1..4}
 ``.bn{1,2,3}``, ``.downsample.{0,1}``, ``fc``): 320 state-dict entries at depth 50, and its
 checkpoints load strictly. Init as jd730: convs kaiming-normal (fan_out, ReLU), BN 1/0.
 
-Options beyond jd730: ResNet-101 (the Charades R101 rows), non-local blocks (``nonlocal_blocks``:
+Options beyond jd730: ``inflation="alternating"``, the Non-local code's I3D (video-nonlocal-net
+``obtain_arc``: the first conv is 3×1×1 only in blocks res2 [1,1,1], res3 [1,0,1,0], res4
+[1,0,1,0,1,0], res5 [0,1,0], 1×1×1 elsewhere; for R101's 23 res4 blocks every other one from
+the first, an assumption). It is the network the paper's cost figures describe: 152.5 GMACs and
+28.04 M parameters (400 classes) at 32×224², against the paper's 153 G and TSM's reprinted
+28.0 M, whereas Table 1's literal 3×1×1 in every block gives 170.6 GMACs and 33.02 M.
+ResNet-101 (the Charades R101 rows), non-local blocks (``nonlocal_blocks``:
 stage -> block indices; a block's non-local module runs on its output and is stored as
 ``layer{L}.{i}.nonlocal_block.*``), dropout before ``fc`` (the paper's 0.3 on the global pool).
 """
@@ -26,6 +32,11 @@ BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 WIDTHS = (64, 128, 256, 512)
 EXPANSION = 4
 
+#: Blocks whose first conv is 3×1×1 under ``inflation="alternating"`` (Non-local I3D R50).
+ALTERNATING = {"layer1": (1, 1, 1), "layer2": (1, 0, 1, 0), "layer3": (1, 0, 1, 0, 1, 0),
+               "layer4": (0, 1, 0)}
+INFLATIONS = ("every", "alternating")
+
 #: The Non-local paper's 5-block placement for R50 (2 in res3, 3 in res4, every other block:
 #: after blocks 1, 3 of res3 and 1, 3, 5 of res4). STRG does not state its placement or count.
 NONLOCAL_R50: dict[str, tuple[int, ...]] = {"layer2": (1, 3), "layer3": (1, 3, 5)}
@@ -35,9 +46,11 @@ class Bottleneck(nn.Module):
     """[3×1×1, 1×3×3 (carries the stride), 1×1×1 ×4], shortcut B; jd730 ``Bottleneck``."""
 
     def __init__(self, in_planes: int, planes: int, stride=1, downsample: nn.Module | None = None,
-                 nonlocal_block: bool = False):
+                 nonlocal_block: bool = False, temporal: bool = True):
         super().__init__()
-        self.conv1 = nn.Conv3d(in_planes, planes, (3, 1, 1), padding=(1, 0, 0), bias=False)
+        kt = 3 if temporal else 1
+        self.conv1 = nn.Conv3d(in_planes, planes, (kt, 1, 1), padding=(kt // 2, 0, 0),
+                               bias=False)
         self.bn1 = nn.BatchNorm3d(planes)
         self.conv2 = nn.Conv3d(planes, planes, (1, 3, 3), stride=stride, padding=(0, 1, 1),
                                bias=False)
@@ -64,10 +77,13 @@ class I3DResNet(nn.Module):
     def __init__(self, depth: int = 50, num_classes: int = 174, widen_factor: float = 1.0,
                  conv1_t_size: int = 5, conv1_t_stride: int = 1,
                  nonlocal_blocks: Mapping[str, Sequence[int]] | None = None,
-                 dropout: float = 0.0, in_channels: int = 3):
+                 dropout: float = 0.0, in_channels: int = 3, inflation: str = "every"):
         super().__init__()
         if depth not in BLOCKS:
             raise ValueError(f"depth {depth}: only {sorted(BLOCKS)} are defined")
+        if inflation not in INFLATIONS:
+            raise ValueError(f"inflation {inflation!r}: choose one of {INFLATIONS}")
+        self.inflation = inflation
         widths = [int(w * widen_factor) for w in WIDTHS]
         nonlocal_blocks = dict(nonlocal_blocks or {})
         unknown = set(nonlocal_blocks) - {f"layer{i}" for i in range(1, 5)}
@@ -88,7 +104,14 @@ class I3DResNet(nn.Module):
             nl = set(nonlocal_blocks.get(name, ()))
             if any(not 0 <= b < blocks for b in nl):
                 raise ValueError(f"nonlocal_blocks[{name!r}]: indices must be in [0, {blocks})")
-            setattr(self, name, self._make_layer(planes, blocks, stride, nl))
+            if inflation == "every":
+                temporal = [True] * blocks
+            elif depth == 50:
+                temporal = [bool(f) for f in ALTERNATING[name]]
+            else:  # R101: the R50 flags, res4 alternating over its 23 blocks
+                temporal = [i % 2 == 0 for i in range(blocks)] if name == "layer3" else \
+                    [bool(f) for f in ALTERNATING[name]]
+            setattr(self, name, self._make_layer(planes, blocks, stride, nl, temporal))
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(widths[3] * EXPANSION, num_classes)
@@ -103,16 +126,18 @@ class I3DResNet(nn.Module):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
-    def _make_layer(self, planes: int, blocks: int, stride, nonlocal_at: set[int]):
+    def _make_layer(self, planes: int, blocks: int, stride, nonlocal_at: set[int],
+                    temporal: list[bool]):
         downsample = None
         if stride != 1 or self.in_planes != planes * EXPANSION:
             downsample = nn.Sequential(
                 nn.Conv3d(self.in_planes, planes * EXPANSION, 1, stride=stride, bias=False),
                 nn.BatchNorm3d(planes * EXPANSION))
-        layers = [Bottleneck(self.in_planes, planes, stride, downsample, 0 in nonlocal_at)]
+        layers = [Bottleneck(self.in_planes, planes, stride, downsample, 0 in nonlocal_at,
+                             temporal[0])]
         self.in_planes = planes * EXPANSION
-        layers += [Bottleneck(self.in_planes, planes, nonlocal_block=i in nonlocal_at)
-                   for i in range(1, blocks)]
+        layers += [Bottleneck(self.in_planes, planes, nonlocal_block=i in nonlocal_at,
+                              temporal=temporal[i]) for i in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -141,7 +166,7 @@ class I3DResNet(nn.Module):
 
 def build_i3d(depth: int = 50, num_classes: int = 174, widen_factor: float = 1.0,
               conv1_t_size: int = 5, nonlocal_blocks: Mapping[str, Sequence[int]] | str | None
-              = None, dropout: float = 0.0) -> I3DResNet:
+              = None, dropout: float = 0.0, inflation: str = "every") -> I3DResNet:
     """``nonlocal_blocks="nonlocal_paper"`` selects ``NONLOCAL_R50`` (also used for R101: the
     same 5 blocks, an assumption; neither STRG nor this project has R101's placement)."""
     if nonlocal_blocks == "nonlocal_paper":
@@ -149,7 +174,7 @@ def build_i3d(depth: int = 50, num_classes: int = 174, widen_factor: float = 1.0
     elif isinstance(nonlocal_blocks, str):
         raise ValueError(f"nonlocal_blocks={nonlocal_blocks!r}: use 'nonlocal_paper' or a map")
     return I3DResNet(depth, num_classes, widen_factor, conv1_t_size,
-                     nonlocal_blocks=nonlocal_blocks, dropout=dropout)
+                     nonlocal_blocks=nonlocal_blocks, dropout=dropout, inflation=inflation)
 
 
 def freeze_batchnorm(module: nn.Module) -> None:

@@ -112,3 +112,21 @@ def test_nonlocal_starts_as_identity():
     nl.layer2[1].nonlocal_block.bn.weight.data.fill_(1.0)
     with torch.no_grad():
         assert (nl(x) - plain(x)).abs().max() > 1e-4
+
+
+def test_alternating_inflation_is_the_nonlocal_i3d():
+    """The Non-local code's I3D: same names, 1×1×1 first convs where its flags are 0; its
+    size (28.04 M with 400 classes) is the 28.0 M TSM reprints for STRG's I3D."""
+    with torch.device("meta"):
+        alt = build_i3d(num_classes=400, inflation="alternating")
+        every = build_i3d(num_classes=400)
+        alt101 = build_i3d(depth=101, inflation="alternating")
+    assert list(alt.state_dict()) == list(every.state_dict())
+    kernels = [tuple(b.conv1.kernel_size) for layer in (alt.layer1, alt.layer2, alt.layer3,
+                                                        alt.layer4) for b in layer]
+    assert [k[0] for k in kernels] == [3, 3, 3, 3, 1, 3, 1, 3, 1, 3, 1, 3, 1, 1, 3, 1]
+    assert sum(p.numel() for p in alt.parameters()) == 28_043_472
+    assert [b.conv1.kernel_size[0] for b in alt101.layer3][:4] == [3, 1, 3, 1]
+    with torch.device("meta"):
+        out = alt.eval().extract_feature(torch.empty(1, 3, 32, 224, 224))
+    assert out.shape == (1, 2048, 16, 14, 14)
