@@ -43,6 +43,9 @@ JD730: dict[str, Any] = {
     "spatial_scale": 1 / 8, "roi_pool": "avg", "iou_plus_one": True,
     "detach_similarity": True, "layer_norm": False, "init": "jd730"}
 PRESETS = {"paper": PAPER, "jd730": JD730}
+#: "both": similarity + space-time (the "joint" model); the single-graph ablations of the
+#: paper's Table 2a keep one branch (the other's weights stay, unused).
+BRANCHES = ("both", "similarity", "space_time")
 
 
 class GraphConvolution(nn.Module):
@@ -124,14 +127,17 @@ class STRGHead(nn.Module):
     def __init__(self, in_channels: int = 2048, width: int = 512, num_classes: int = 174,
                  preset: str = "paper", global_dropout: float = 0.3,
                  graph_dropout: float = 0.5, roi_size: int = 7,
-                 options: Mapping[str, Any] | None = None):
+                 options: Mapping[str, Any] | None = None, branches: str = "both"):
         super().__init__()
         if preset not in PRESETS:
             raise ValueError(f"preset {preset!r}: choose one of {sorted(PRESETS)}")
         opts = {**PRESETS[preset], **(options or {})}
         if opts["roi_pool"] not in ("max", "avg"):
             raise ValueError(f"roi_pool {opts['roi_pool']!r}: 'max' or 'avg'")
+        if branches not in BRANCHES:
+            raise ValueError(f"branches {branches!r}: choose one of {BRANCHES}")
         self.options = opts
+        self.branches = branches  # Charades Table 2a rows: one graph alone
         self.roi_size = roi_size
         self.reducer = nn.Conv3d(in_channels, width, 1)
         self.classifier = nn.Linear(2 * width, num_classes)
@@ -169,13 +175,20 @@ class STRGHead(nn.Module):
         b, t, n, c = nodes.shape
         x = nodes.reshape(b, t * n, c)
         gcn = self.strg_gcn
-        graphs = space_time_blocks(rois.to(x.dtype), self.options["iou_plus_one"])
-        if dense_graphs:
-            out["front_graph"], out["back_graph"] = graphs.dense()
-        sim = out["similarity_graph"] = gcn.similarity_graph(x)
-        out["sim_branch"] = gcn.sim_branch(x, sim)
-        out["st_branch"] = gcn.st_branch(x, graphs)
-        out["gcn_features"] = gcn.dropout((out["sim_branch"] + out["st_branch"]).mean(1))
+        parts = []
+        if self.branches != "similarity" or dense_graphs:
+            graphs = space_time_blocks(rois.to(x.dtype), self.options["iou_plus_one"])
+            if dense_graphs:
+                out["front_graph"], out["back_graph"] = graphs.dense()
+        if self.branches != "space_time":
+            sim = out["similarity_graph"] = gcn.similarity_graph(x)
+            out["sim_branch"] = gcn.sim_branch(x, sim)
+            parts.append(out["sim_branch"])
+        if self.branches != "similarity":
+            out["st_branch"] = gcn.st_branch(x, graphs)
+            parts.append(out["st_branch"])
+        summed = parts[0] + parts[1] if len(parts) == 2 else parts[0]
+        out["gcn_features"] = gcn.dropout(summed.mean(1))
         out["classifier_input"] = torch.cat(
             [self.global_dropout(out["pooled_features"]), out["gcn_features"]], -1)
         out["logits"] = self.classifier(out["classifier_input"])

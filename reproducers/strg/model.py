@@ -52,11 +52,12 @@ def build_strg(depth: int = 50, num_classes: int = 174, widen_factor: float = 1.
                conv1_t_size: int = 5,
                nonlocal_blocks: Mapping[str, Sequence[int]] | str | None = None,
                preset: str = "paper", width: int | None = None, freeze_bn: bool = True,
-               options: Mapping[str, Any] | None = None, inflation: str = "every") -> STRG:
+               options: Mapping[str, Any] | None = None, inflation: str = "every",
+               branches: str = "both") -> STRG:
     """I3D + STRG head; ``width`` defaults to 512 at full size (a quarter of the backbone's
     output channels, the same ratio in reduced models)."""
     base = build_i3d(depth, num_classes, widen_factor, conv1_t_size, nonlocal_blocks,
                      inflation=inflation)
     out_channels = int(WIDTHS[3] * widen_factor) * EXPANSION
     return STRG(base, freeze_bn=freeze_bn, width=width or out_channels // 4,
-                num_classes=num_classes, preset=preset, options=options)
+                num_classes=num_classes, preset=preset, options=options, branches=branches)

@@ -152,3 +152,19 @@ def test_pairwise_iou_equals_torchvision_and_blocks_equal_dense():
     y = torch.randn(3, 5 * 4, 6)
     torch.testing.assert_close(blocks.propagate_front(y), front @ y)
     torch.testing.assert_close(blocks.propagate_back(y), back @ y)
+
+
+def test_single_graph_variants():
+    torch.manual_seed(0)
+    both = STRGHead(16, 8, 5, preset="jd730").eval()
+    for p in both.strg_gcn.parameters():
+        p.data.normal_(0, 0.5)
+    features, rois = _random_inputs()
+    with torch.no_grad():
+        full = both.explain(features, rois)
+        for branches, key in (("similarity", "sim_branch"), ("space_time", "st_branch")):
+            one = STRGHead(16, 8, 5, preset="jd730", branches=branches).eval()
+            one.load_state_dict(both.state_dict())
+            out = one.explain(features, rois)
+            torch.testing.assert_close(out["gcn_features"], full[key].mean(1))
+            assert set(out) & {"sim_branch", "st_branch"} == {key}
