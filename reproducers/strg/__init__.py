@@ -160,6 +160,12 @@ TASK = Task(train=_pending, evaluate=_pending)
 
 def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, full: dict,
          description: str, metrics: list[str]) -> Reproduction:
+    # every knob explicit, so `--set model.NAME=VALUE` can reach it
+    defaults = {"depth": 50, "widen_factor": 1.0, "conv1_t_size": 5, "inflation": "every",
+                "nonlocal_blocks": None}
+    defaults.update({"dropout": 0.3} if full.get("kind") == "i3d" else
+                    {"preset": "paper", "branches": "both"})
+    full = {**defaults, **full}
     smoke = {**full, **SMOKE_MODEL, "depth": 50}
     return Reproduction(
         name=name, paper=PAPER, dataset=dataset,
