@@ -6,10 +6,11 @@ There is no official code. The paper's text (../shared/papers/strg.md, "The pape
 defines the default model; jd730/STRG @ 0df179c, an unofficial re-implementation, is offered as
 the ``jd730`` head preset and its own rows (its 23.2 / 24.5 SSv1 top-1).
 
-Declared here: models, protocols, recipes and the expected table, so ``list`` and ``profile``
-work. Training and evaluation need the harness's chained reproductions (I3D fine-tune -> GCN on
-frozen I3D features -> end-to-end), claim rows and per-sample predictions, which are being
-added to the harness; until then the train/evaluate stages stop with a clear message.
+Declared here: models, protocols, recipes, data and the expected table. Each reproduction
+trains one stage (``task.py``: from its ``init_checkpoint``/``imagenet`` options, whole model
+or head only). The paper's three stages (I3D fine-tune -> GCN on frozen I3D features ->
+end-to-end) need the harness's chained reproductions, and its claim rows and per-sample
+predictions, which are being added to the harness; the smoke run trains one end-to-end stage.
 Assumptions a run records: the non-local placement (the Non-local paper's 5 blocks, STRG does
 not state it), the inflation pattern (``every``: Table 1; ``alternating``: the Non-local I3D,
 which matches the paper's 153 GFLOPs), weight decay 1e-4 and momentum 0.9 (the Non-local code
@@ -34,7 +35,7 @@ from reproducers.harness.declarations import (
 from reproducers.harness.errors import UserError
 from reproducers.harness.expected import load_expected
 
-from . import flops
+from . import data, flops, task
 from .model import build_i3d_classifier, build_strg
 
 flops.register()
@@ -57,9 +58,11 @@ CHARADES_LAYOUT = ("<root>/Charades_v1_{classes.txt,train.csv,test.csv}, "
                    "<root>/Charades_v1_rgb/<id>/<id>-%06d.jpg (24 fps), "
                    "<root>/proposals/{train,test}.pt (box store, `prepare`)")
 
-# Reduced models for smoke runs and CPU tests: 1/16 width, 8 frames at 64 px, 3 boxes.
+# Reduced models for smoke runs and CPU tests: 1/16 width, 8 frames at 64 px, 3 boxes. BN
+# trains there: a from-scratch model cannot learn with BN frozen at its init statistics
+# (jd730's quirk); the paper freezes BN of a Kinetics-pretrained I3D.
 SMOKE_MODEL = {"widen_factor": 1 / 16, "num_classes": 4, "frames": 8, "crop": 64,
-               "boxes_per_frame": 3}
+               "boxes_per_frame": 3, "freeze_bn": False}
 
 
 def build_model(kind: str = "strg", frames: int = 32, crop: int = 224,
@@ -89,21 +92,13 @@ def example_input(cfg, batch: int):
     return x, boxes
 
 
-def _pending(*_args, **_kwargs):
-    raise UserError("STRG training/evaluation waits for the harness's chained reproductions "
-                    "(I3D -> GCN -> end-to-end) and per-sample predictions; the models, "
-                    "golden checks and profile are ready (see reproducers/strg/__init__.py)")
-
-
-def _fingerprint(dataset) -> dict:
-    return {"found": 0, "expected": None, "missing": [], "id_hash": ""}
-
-
 def _dataset(name: str, layout: str, expected: dict, eval_split: str) -> DatasetSpec:
     return DatasetSpec(name=name, train_split="train", eval_split=eval_split,
                        expected_samples=expected, format=layout,
-                       data_root_help="see reproducers/strg/__init__.py (data pending)",
-                       build=_pending, synthesize=_pending, fingerprint=_fingerprint)
+                       data_root_help="reproducers/strg/__init__.py; boxes from the prepare "
+                                      "stage (reproducers/strg/proposals.py)",
+                       build=data.build, synthesize=data.synthesize,
+                       fingerprint=data.fingerprint)
 
 
 SSV1 = _dataset("Something-Something v1", SSV1_LAYOUT,
@@ -153,16 +148,27 @@ JD730_RECIPE = Recipe(
     lr_scaling="none (jd730 README command)", schedule="multistep: /10 at epoch 90", seed=1,
     options={"bn": "frozen at init (freeze_bn)", "imagenet_init": "jd730_noop",
              "strg_stage": {"lr": 0.000125, "epochs": 30}})
-SMOKE_RECIPE = Recipe(optimizer="sgd", lr=0.01, weight_decay=1e-4, epochs=2, batch_size=4,
-                      gpus=0, lr_scaling="none", schedule="constant", seed=0)
-TASK = Task(train=_pending, evaluate=_pending)
+SMOKE_RECIPE = Recipe(optimizer="sgd (momentum 0.9)", lr=0.01, weight_decay=1e-4, epochs=20,
+                      batch_size=8, gpus=0, lr_scaling="none", schedule="constant", seed=0,
+                      options={"momentum": 0.9, "eval_every": 5, "eval_batch_size": 8})
+TASK = Task(train=task.train, evaluate=task.evaluate)
+
+SSV1_DATA = {"layout": "ssv1", "frames": 32, "stride": 2, "crop": 224,
+             "train_short_side": (256, 320), "test_short_side": 256, "test_crop": None,
+             "test_clips": 2, "box_step": 2}
+JD730_DATA = {**SSV1_DATA, "sampling": "jd730", "test_clips": 3, "test_short_side": 224,
+              "test_crop": 224}
+SMOKE_DATA = {"layout": "ssv1", "frames": 8, "stride": 2, "crop": 64,
+              "train_short_side": (64, 72), "test_short_side": 64, "test_crop": 64,
+              "test_clips": 2, "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,
+              "frames_per_video": 16, "size": 64, "boxes_per_frame": 3}
 
 
 def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, full: dict,
-         description: str, metrics: list[str]) -> Reproduction:
+         description: str, metrics: list[str], data_config: dict) -> Reproduction:
     # every knob explicit, so `--set model.NAME=VALUE` can reach it
     defaults = {"depth": 50, "widen_factor": 1.0, "conv1_t_size": 5, "inflation": "every",
-                "nonlocal_blocks": None}
+                "nonlocal_blocks": None, "freeze_bn": True}
     defaults.update({"dropout": 0.3} if full.get("kind") == "i3d" else
                     {"preset": "paper", "branches": "both"})
     full = {**defaults, **full}
@@ -173,7 +179,9 @@ def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, fu
                         official_num_params=None),
         recipe=recipe, smoke_recipe=SMOKE_RECIPE, protocol=protocol, task=TASK,
         expected=[r for r in EXPECTED if r.reproduction == name], metrics=metrics,
-        description=description)
+        description=description,
+        data_config={**data_config, "boxes": full.get("kind") == "strg"},
+        smoke_data={**SMOKE_DATA, "boxes": full.get("kind") == "strg"})
 
 
 def _declare() -> list[Reproduction]:
@@ -187,16 +195,21 @@ def _declare() -> list[Reproduction]:
             ("strg_nl_i3d_r50_ssv1", "strg", nl, "Non-local I3D R50 + joint GCN")]:
         recipe = I3D_RECIPE if kind == "i3d" else STRG_RECIPE
         reps.append(_rep(name, SSV1, SSV1_PROTOCOL, recipe,
-                         {"kind": kind, **ssv1, **extra}, desc, ["acc@1", "acc@5"]))
+                         {"kind": kind, **ssv1, **extra}, desc, ["acc@1", "acc@5"], SSV1_DATA))
     for name, kind, extra, desc in [
             ("i3d_jd730_ssv1", "i3d", {"dropout": 0.0}, "jd730's resnet_strg-50 stage 1"),
             ("strg_jd730_ssv1", "strg", {"preset": "jd730"}, "jd730's STRG head (stage 2)")]:
         reps.append(_rep(name, SSV1, JD730_PROTOCOL, JD730_RECIPE,
-                         {"kind": kind, **ssv1, **extra}, desc, ["acc@1"]))
+                         {"kind": kind, **ssv1, **extra}, desc, ["acc@1"], JD730_DATA))
     charades = {"num_classes": 157, "boxes_per_frame": 50}
     for depth, frames, crop in ((50, 32, 224), (101, 128, 288)):
         r = f"r{depth}"
         protocol = _charades_protocol(frames, crop)
+        data_cfg = {"layout": "charades", "frames": frames, "stride": 4 if depth == 50 else 1,
+                    # R101 at 288²: R50's short sides scaled by 288/224 (an assumption)
+                    "crop": crop, "train_short_side": (256, 320) if depth == 50 else (329, 411),
+                    "test_short_side": 256 if depth == 50 else 329, "test_crop": None,
+                    "test_clips": 10, "box_step": 2}
         size = {**charades, "depth": depth, "frames": frames, "crop": crop}
         variants = [(f"i3d_{r}_charades", "i3d", {}), (f"strg_{r}_charades", "strg", {}),
                     (f"nl_i3d_{r}_charades", "i3d", nl),
@@ -207,7 +220,7 @@ def _declare() -> list[Reproduction]:
         for name, kind, extra in variants:
             recipe = I3D_RECIPE if kind == "i3d" else STRG_RECIPE
             reps.append(_rep(name, CHARADES, protocol, recipe, {"kind": kind, **size, **extra},
-                             f"{name}: Charades, sigmoid multi-label", ["map"]))
+                             f"{name}: Charades, sigmoid multi-label", ["map"], data_cfg))
     return reps
 
 

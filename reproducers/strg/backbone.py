@@ -77,8 +77,10 @@ class I3DResNet(nn.Module):
     def __init__(self, depth: int = 50, num_classes: int = 174, widen_factor: float = 1.0,
                  conv1_t_size: int = 5, conv1_t_stride: int = 1,
                  nonlocal_blocks: Mapping[str, Sequence[int]] | None = None,
-                 dropout: float = 0.0, in_channels: int = 3, inflation: str = "every"):
+                 dropout: float = 0.0, in_channels: int = 3, inflation: str = "every",
+                 freeze_bn: bool = False):
         super().__init__()
+        self.freeze_bn = freeze_bn  # BN kept frozen in training mode (see freeze_batchnorm)
         if depth not in BLOCKS:
             raise ValueError(f"depth {depth}: only {sorted(BLOCKS)} are defined")
         if inflation not in INFLATIONS:
@@ -139,6 +141,12 @@ class I3DResNet(nn.Module):
         layers += [Bottleneck(self.in_planes, planes, nonlocal_block=i in nonlocal_at,
                               temporal=temporal[i]) for i in range(1, blocks)]
         return nn.Sequential(*layers)
+
+    def train(self, mode: bool = True) -> I3DResNet:
+        super().train(mode)
+        if mode and self.freeze_bn:
+            freeze_batchnorm(self)
+        return self
 
     def stages(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every stage's map: stem (after pool1), layer1, after_maxpool2, layer2..4."""

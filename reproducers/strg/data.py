@@ -1,0 +1,59 @@
+"""The STRG datasets for the harness: splits parsed by the format readers, clips with boxes.
+
+Something-Something v1 is read by ``common.video.ssv1`` (20BN csv + ``%05d.jpg`` folders);
+Charades by ``charades.py``. Box stores are ``<root>/proposals/<split>.pt`` (written by the
+prepare stage, ``proposals.prepare_store``); the I3D baselines read none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reproducers.common.video import ssv1
+from reproducers.common.video.formats import id_hash
+from reproducers.harness.errors import UserError
+
+from . import charades
+from .box_store import BoxStore
+from .clips import STRGClips
+from .synthetic import write_ssv1_with_boxes
+
+
+def box_store_path(root: Path, split: str) -> Path:
+    return Path(root) / "proposals" / f"{split}.pt"
+
+
+def build(root, split: str, config: dict, train: bool = False) -> STRGClips:
+    layout = config.get("layout", "ssv1")
+    if layout == "ssv1":
+        index = ssv1.build_split(Path(root), split)
+    elif layout == "charades":
+        index = charades.build_split(Path(root), split)
+    else:
+        raise UserError(f"data.layout {layout!r}: 'ssv1' or 'charades'")
+    if not index.samples:
+        raise UserError(f"{root}: no {split} videos found ({len(index.missing_ids)} listed "
+                        f"but missing, e.g. {index.missing_paths[:1]})")
+    store = BoxStore.load(box_store_path(root, split)) if config.get("boxes", True) else None
+    dataset = STRGClips(index.samples, config, train=train, store=store)
+    dataset.index = index
+    return dataset
+
+
+def fingerprint(dataset: STRGClips) -> dict:
+    index = dataset.index
+    out = {"found": len(index.samples), "expected": index.expected,
+           "missing": index.missing_ids[:20], "id_hash": id_hash(index.ids)}
+    if dataset.store is not None:
+        out["boxes"] = dataset.store.stats()
+    return out
+
+
+def synthesize(root, config: dict, seed: int) -> None:
+    if config.get("layout", "ssv1") != "ssv1":
+        raise UserError("synthetic data exists for the SSv1 layout only")
+    keys = ("n_per_class", "n_val_per_class", "frames_per_video", "size", "boxes_per_frame")
+    kwargs = {k: config[k] for k in keys if k in config}
+    if "frames_per_video" in kwargs:
+        kwargs["frames"] = kwargs.pop("frames_per_video")
+    write_ssv1_with_boxes(root, seed=seed, **kwargs)
