@@ -98,7 +98,7 @@ def _dataset(name: str, layout: str, expected: dict, eval_split: str) -> Dataset
                        data_root_help="reproducers/strg/__init__.py; boxes from the prepare "
                                       "stage (reproducers/strg/proposals.py)",
                        build=data.build, synthesize=data.synthesize,
-                       fingerprint=data.fingerprint)
+                       fingerprint=data.fingerprint, prepare=data.prepare)
 
 
 SSV1 = _dataset("Something-Something v1", SSV1_LAYOUT,
@@ -155,7 +155,7 @@ TASK = Task(train=task.train, evaluate=task.evaluate)
 
 SSV1_DATA = {"layout": "ssv1", "frames": 32, "stride": 2, "crop": 224,
              "train_short_side": (256, 320), "test_short_side": 256, "test_crop": None,
-             "test_clips": 2, "box_step": 2}
+             "test_clips": 2, "box_step": 2, "boxes_per_frame": 10, "rpn_min_size": 800}
 JD730_DATA = {**SSV1_DATA, "sampling": "jd730", "test_clips": 3, "test_short_side": 224,
               "test_crop": 224}
 SMOKE_DATA = {"layout": "ssv1", "frames": 8, "stride": 2, "crop": 64,
@@ -209,7 +209,8 @@ def _declare() -> list[Reproduction]:
                     # R101 at 288²: R50's short sides scaled by 288/224 (an assumption)
                     "crop": crop, "train_short_side": (256, 320) if depth == 50 else (329, 411),
                     "test_short_side": 256 if depth == 50 else 329, "test_crop": None,
-                    "test_clips": 10, "box_step": 2}
+                    "test_clips": 10, "box_step": 2, "boxes_per_frame": 50,
+                    "rpn_min_size": 800}
         size = {**charades, "depth": depth, "frames": frames, "crop": crop}
         variants = [(f"i3d_{r}_charades", "i3d", {}), (f"strg_{r}_charades", "strg", {}),
                     (f"nl_i3d_{r}_charades", "i3d", nl),

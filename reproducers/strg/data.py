@@ -57,3 +57,39 @@ def synthesize(root, config: dict, seed: int) -> None:
     if "frames_per_video" in kwargs:
         kwargs["frames"] = kwargs.pop("frames_per_video")
     write_ssv1_with_boxes(root, seed=seed, **kwargs)
+
+
+def prepare(videos_dir, data_root, config: dict, weights, device: str, log=print) -> dict:
+    """The offline proposals: the COCO RPN (``weights``: torchvision's Faster R-CNN R50-FPN
+    file) on every ``box_step``-th frame of every video of the train and evaluation splits
+    found under ``videos_dir`` (the dataset root), written to ``<data_root>/proposals/``."""
+    from reproducers.common.video.decode import read_frames, video_info
+
+    from .proposals import ProposalNetwork, prepare_store
+
+    if weights is None:
+        raise UserError("--weights is required: torchvision's COCO fasterrcnn_resnet50_fpn "
+                        "state dict (e.g. fasterrcnn_resnet50_fpn_coco-258fb6c6.pth)")
+    layout = config.get("layout", "ssv1")
+    splits = ("train", "validation") if layout == "ssv1" else ("train", "test")
+    network = ProposalNetwork(config.get("boxes_per_frame", 10),
+                              min_size=config.get("rpn_min_size", 800))
+    network.load_coco(weights)
+    out = {}
+    for split in splits:
+        index = (ssv1.build_split(Path(videos_dir), split) if layout == "ssv1"
+                 else charades.build_split(Path(videos_dir), split))
+
+        def videos(samples=index.samples):
+            for s in samples:
+                n = int(video_info(s.path, **s.read_kwargs)["num_frames"])
+                yield s.video_id, n, (lambda idx, s=s: read_frames(s.path, idx,
+                                                                   **s.read_kwargs))
+        store, stats = prepare_store(videos(), network, frame_step=config.get("box_step", 2),
+                                     batch_size=config.get("rpn_batch", 8), device=device,
+                                     log=log)
+        store.save(box_store_path(data_root, split))
+        out[split] = {**stats, "missing_videos": len(index.missing_ids)}
+        log(f"{split}: {stats['videos']} videos, {stats['frames']} frames, "
+            f"{stats['frames_per_s']:.2f} frames/s -> {box_store_path(data_root, split)}")
+    return out

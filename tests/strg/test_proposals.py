@@ -57,3 +57,20 @@ def test_bad_weights(tmp_path):
     torch.save({"backbone.body.conv1.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(UserError, match="missing"):
         net.load_coco(tmp_path / "bad.pth")
+
+
+def test_prepare_stage_writes_the_split_stores(coco_file, tmp_path):
+    from reproducers.strg import data
+
+    path, _ = coco_file
+    root = tmp_path / "ssv1"
+    data.synthesize(root, {"n_per_class": 1, "n_val_per_class": 1, "frames_per_video": 6,
+                           "size": 64}, seed=0)
+    out = data.prepare(root, tmp_path / "out", {"layout": "ssv1", "boxes_per_frame": 4,
+                                                 "rpn_min_size": 96, "box_step": 2},
+                       path, "cpu", log=lambda m: None)
+    assert out["train"]["videos"] == 4 and out["train"]["frames"] == 4 * 3
+    store = data.BoxStore.load(data.box_store_path(tmp_path / "out", "validation"))
+    assert store.boxes_per_frame == 4 and len(store.videos) == 4
+    with pytest.raises(UserError, match="--weights is required"):
+        data.prepare(root, tmp_path / "out", {}, None, "cpu")
