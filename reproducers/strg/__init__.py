@@ -95,8 +95,7 @@ def example_input(cfg, batch: int):
 def _dataset(name: str, layout: str, expected: dict, eval_split: str) -> DatasetSpec:
     return DatasetSpec(name=name, train_split="train", eval_split=eval_split,
                        expected_samples=expected, format=layout,
-                       data_root_help="reproducers/strg/__init__.py; boxes from the prepare "
-                                      "stage (reproducers/strg/proposals.py)",
+                       data_root_help="see reproducers/strg/DATA.md (boxes: the prepare stage)",
                        build=data.build, synthesize=data.synthesize,
                        fingerprint=data.fingerprint, prepare=data.prepare)
 
@@ -151,6 +150,11 @@ JD730_RECIPE = Recipe(
 SMOKE_RECIPE = Recipe(optimizer="sgd (momentum 0.9)", lr=0.01, weight_decay=1e-4, epochs=20,
                       batch_size=8, gpus=0, lr_scaling="none", schedule="constant", seed=0,
                       options={"momentum": 0.9, "eval_every": 5, "eval_batch_size": 8})
+# Charades smoke: 157 sigmoid outputs learn slower than 4 softmax ones
+SMOKE_RECIPE_CHARADES = Recipe(
+    optimizer="sgd (momentum 0.9)", lr=0.3, weight_decay=1e-4, epochs=30, batch_size=8,
+    gpus=0, lr_scaling="none", schedule="constant", seed=0,
+    options={"momentum": 0.9, "eval_every": 10, "eval_batch_size": 8})
 TASK = Task(train=task.train, evaluate=task.evaluate)
 
 SSV1_DATA = {"layout": "ssv1", "frames": 32, "stride": 2, "crop": 224,
@@ -162,6 +166,8 @@ SMOKE_DATA = {"layout": "ssv1", "frames": 8, "stride": 2, "crop": 64,
               "train_short_side": (64, 72), "test_short_side": 64, "test_crop": 64,
               "test_clips": 2, "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,
               "frames_per_video": 16, "size": 64, "boxes_per_frame": 3}
+# Charades smoke: two interactions per video (two target classes of 157), 8 frames 3 apart
+SMOKE_CHARADES = {**SMOKE_DATA, "layout": "charades", "stride": 3, "frames_per_video": 24}
 
 
 def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, full: dict,
@@ -172,16 +178,19 @@ def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, fu
     defaults.update({"dropout": 0.3} if full.get("kind") == "i3d" else
                     {"preset": "paper", "branches": "both"})
     full = {**defaults, **full}
-    smoke = {**full, **SMOKE_MODEL, "depth": 50}
+    charades = data_config.get("layout") == "charades"
+    smoke = {**full, **SMOKE_MODEL, "depth": 50, **({"num_classes": 157} if charades else {})}
     return Reproduction(
         name=name, paper=PAPER, dataset=dataset,
         model=ModelSpec(full.get("kind", "strg"), build_model, full, smoke, example_input,
                         official_num_params=None),
-        recipe=recipe, smoke_recipe=SMOKE_RECIPE, protocol=protocol, task=TASK,
+        recipe=recipe, smoke_recipe=SMOKE_RECIPE_CHARADES if charades else SMOKE_RECIPE,
+        protocol=protocol, task=TASK,
         expected=[r for r in EXPECTED if r.reproduction == name], metrics=metrics,
         description=description,
         data_config={**data_config, "boxes": full.get("kind") == "strg"},
-        smoke_data={**SMOKE_DATA, "boxes": full.get("kind") == "strg"})
+        smoke_data={**(SMOKE_CHARADES if charades else SMOKE_DATA),
+                    "boxes": full.get("kind") == "strg"})
 
 
 def _declare() -> list[Reproduction]:

@@ -16,7 +16,7 @@ from reproducers.harness.errors import UserError
 from . import charades
 from .box_store import BoxStore
 from .clips import STRGClips
-from .synthetic import write_ssv1_with_boxes
+from .synthetic import write_charades_with_boxes, write_ssv1_with_boxes
 
 
 def box_store_path(root: Path, split: str) -> Path:
@@ -50,13 +50,13 @@ def fingerprint(dataset: STRGClips) -> dict:
 
 
 def synthesize(root, config: dict, seed: int) -> None:
-    if config.get("layout", "ssv1") != "ssv1":
-        raise UserError("synthetic data exists for the SSv1 layout only")
     keys = ("n_per_class", "n_val_per_class", "frames_per_video", "size", "boxes_per_frame")
     kwargs = {k: config[k] for k in keys if k in config}
     if "frames_per_video" in kwargs:
         kwargs["frames"] = kwargs.pop("frames_per_video")
-    write_ssv1_with_boxes(root, seed=seed, **kwargs)
+    write = write_charades_with_boxes if config.get("layout") == "charades" \
+        else write_ssv1_with_boxes
+    write(root, seed=seed, **kwargs)
 
 
 def prepare(videos_dir, data_root, config: dict, weights, device: str, log=print) -> dict:

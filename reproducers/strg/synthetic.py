@@ -88,3 +88,44 @@ def write_ssv1_with_boxes(root, *, n_per_class: int = 8, n_val_per_class: int = 
         paths[split].write_text("\n".join(lines) + "\n")
         writer.finish().save(root / "proposals" / f"{split}.pt")
     return paths
+
+
+def write_charades_with_boxes(root, *, n_per_class: int = 8, n_val_per_class: int = 4,
+                              frames: int = 24, size: int = 64, boxes_per_frame: int = 3,
+                              frame_step: int = 2, seed: int = 0) -> dict[str, Path]:
+    """Charades v1 layout (``Charades_v1_classes.txt`` with c000..c156,
+    ``Charades_v1_{train,test}.csv`` with the ``actions`` column, frames
+    ``Charades_v1_rgb/<id>/<id>-%06d.jpg`` at 24 fps) and box stores: every video shows two of
+    the four interactions one after the other, so its target has two classes (c000-c003)."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    names = [f"c{i:03d} " + (CLASSES[i] if i < len(CLASSES) else f"Unused class {i}")
+             for i in range(157)]
+    (root / "Charades_v1_classes.txt").parent.mkdir(parents=True, exist_ok=True)
+    (root / "Charades_v1_classes.txt").write_text("\n".join(names) + "\n")
+    half, seconds = frames // 2, frames / 24
+    paths, next_id = {"root": root}, 1
+    for split, n in (("train", n_per_class), ("test", n_val_per_class)):
+        writer = BoxStoreWriter(boxes_per_frame, frame_step)
+        lines = ["id,subject,scene,actions,length"]
+        for first in [c for c in range(len(CLASSES)) for _ in range(n)]:
+            second = int((first + rng.integers(1, len(CLASSES))) % len(CLASSES))
+            vid = f"S{next_id:04d}"
+            next_id += 1
+            a_img, a_box = _video(first, half, size, rng)
+            b_img, b_box = _video(second, frames - half, size, rng)
+            images, boxes = a_img + b_img, a_box + b_box
+            folder = root / "Charades_v1_rgb" / vid
+            folder.mkdir(parents=True, exist_ok=True)
+            for i, img in enumerate(images):
+                Image.fromarray(img).save(folder / f"{vid}-{i + 1:06d}.jpg", quality=95)
+            kept = list(range(0, frames, frame_step))
+            writer.add(vid, (size, size), kept, [boxes[i] for i in kept],
+                       [torch.tensor([0.9, 0.8]) for _ in kept])
+            mid = half / 24
+            lines.append(f'{vid},P,Room,"c{first:03d} 0.00 {mid:.2f};c{second:03d} {mid:.2f} '
+                         f'{seconds:.2f}",{seconds:.2f}')
+        paths[split] = root / f"Charades_v1_{split}.csv"
+        paths[split].write_text("\n".join(lines) + "\n")
+        writer.finish().save(root / "proposals" / f"{split}.pt")
+    return paths
