@@ -5,6 +5,13 @@ block's form nor the count. This is the Non-local paper's video block as its I3D
 embedded Gaussian (softmax of theta·phi, scaled by inner_dim^-1/2), inner width C/2, phi and g
 sub-sampled by a 1×2×2 max-pool, output 1×1×1 conv followed by BN whose weight starts at zero
 so the block starts as the identity, added to its input.
+
+Cost: in STRG's I3D the res3 map is 16×28×28 (time is halved once, before res3), so each res3
+block's attention is 12,544 × 3,136 positions: the 5 blocks add 68.4 GMACs to the alternating
+I3D (221.5 against 153.0 per 32×224² clip) and 7.36 M parameters (34.94 M with 174 classes,
+35.40 M with 400; TSM reprints 35.3 M). TSM's reprinted 168 G for NL I3D implies attention over
+about a quarter of these positions (e.g. the Non-local paper's own I3D, which has half the
+frames from res3 on); STRG does not say which, so this stays an open difference.
 """
 
 from __future__ import annotations
