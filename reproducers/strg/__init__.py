@@ -161,7 +161,7 @@ SSV1_DATA = {"layout": "ssv1", "frames": 32, "stride": 2, "crop": 224,
              "train_short_side": (256, 320), "test_short_side": 256, "test_crop": None,
              "test_clips": 2, "box_step": 2, "boxes_per_frame": 10, "rpn_min_size": 800}
 JD730_DATA = {**SSV1_DATA, "sampling": "jd730", "test_clips": 3, "test_short_side": 224,
-              "test_crop": 224}
+              "test_crop": 224, "train_crop": "jd730", "hflip": 0.5}
 SMOKE_DATA = {"layout": "ssv1", "frames": 8, "stride": 2, "crop": 64,
               "train_short_side": (64, 72), "test_short_side": 64, "test_crop": 64,
               "test_clips": 2, "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,

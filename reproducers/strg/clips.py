@@ -15,8 +15,12 @@ frames, one per feature frame); each takes the store's box frame nearest to it.
 
 Spatial (the paper's, p10-11): training rescales the short side to U[256, 320] and crops
 ``crop`` (224) at random; testing rescales the short side to ``test_short_side`` (256) and
-keeps the full frame (the network is fully convolutional) unless ``test_crop`` is set. Boxes
-are scaled and shifted with the frames and clipped to the crop. Pixels are normalised with
+keeps the full frame (the network is fully convolutional) unless ``test_crop`` is set.
+``train_crop: jd730`` is jd730's training instead (``spatial_transforms.py``): an Inception
+crop (area U[0.25, 1], aspect [3/4, 4/3]) resized to ``crop``, then a horizontal flip with
+probability ``hflip`` (0.5, kept on Something-Something as jd730 does, although its labels
+name left and right). Boxes are scaled, shifted (and flipped) with the frames and clipped to
+the crop. Pixels are normalised with
 ImageNet's RGB mean and std (the torchvision weights the I3D is inflated from).
 """
 
@@ -33,7 +37,13 @@ from torch.utils.data import Dataset
 from reproducers.common.video.decode import read_frames, video_info
 from reproducers.common.video.formats import VideoSample
 from reproducers.common.video.samplers import strg_indices
-from reproducers.common.video.transforms import crop, normalize, resize, short_side_size
+from reproducers.common.video.transforms import (
+    crop,
+    normalize,
+    resize,
+    rrc_params,
+    short_side_size,
+)
 
 from .box_store import BoxStore
 
@@ -109,8 +119,20 @@ class STRGClips(Dataset):
         idx = temporal_indices(self._num_frames(s), self.cfg, self.train, rng)
         frames = read_frames(s.path, idx.reshape(-1), **s.read_kwargs)
         h, w = frames.shape[1:3]
-        (nh, nw), (top, left, ch, cw) = self._spatial(rng, h, w)
-        frames = crop(resize(frames, nh, nw), top, left, ch, cw)
+        flip = False
+        if self.train and self.cfg.get("train_crop") == "jd730":
+            top0, left0, h0, w0 = rrc_params(h, w, self.cfg.get("rrc_scale", (0.25, 1.0)),
+                                             (3 / 4, 4 / 3), rng)
+            ch = cw = self.cfg.get("crop", 224)
+            frames = resize(crop(frames, top0, left0, h0, w0), ch, cw)
+            nh, nw = h * ch / h0, w * cw / w0  # the full frame at the crop's scale
+            top, left = top0 * ch / h0, left0 * cw / w0
+            flip = rng.random() < self.cfg.get("hflip", 0.5)
+            if flip:
+                frames = np.ascontiguousarray(frames[:, :, ::-1])
+        else:
+            (nh, nw), (top, left, ch, cw) = self._spatial(rng, h, w)
+            frames = crop(resize(frames, nh, nw), top, left, ch, cw)
         video = normalize(frames, MEAN, STD)  # (3, clips*T, ch, cw)
         clips, t = idx.shape
         item = {"video": video.view(3, clips, t, ch, cw).transpose(0, 1), "index": i,
@@ -121,5 +143,9 @@ class STRGClips(Dataset):
             step = self.cfg.get("box_step", 2)
             boxes = torch.stack([self.store.clip_boxes(s.video_id, clip[::step].tolist())
                                  for clip in idx])
-            item["boxes"] = transform_boxes(boxes, (nh / h, nw / w), (top, left), (ch, cw))
+            boxes = transform_boxes(boxes, (nh / h, nw / w), (top, left), (ch, cw))
+            if flip:
+                boxes = torch.stack([cw - boxes[..., 2], boxes[..., 1], cw - boxes[..., 0],
+                                     boxes[..., 3]], -1)
+            item["boxes"] = boxes
         return item

@@ -88,3 +88,19 @@ def test_temporal_modes():
     assert jd730[:, 0].tolist() == [0, 4, 8]
     train = temporal_indices(40, {"frames": 32, "sampling": "jd730"}, True, rng)
     assert train.shape == (1, 32) and (np.diff(train[0]) == 1).all()
+
+
+def test_jd730_crop_and_flip_keep_boxes_on_the_pixels(video):
+    sample, store = video
+    cfg = {"frames": 8, "sampling": "jd730", "crop": 64, "train_crop": "jd730", "hflip": 0.5,
+           "rrc_scale": (0.6, 1.0), "box_step": 2}
+    flips = set()
+    for seed in range(6):
+        random.seed(seed)
+        item = STRGClips([sample], cfg, train=True, store=store)[0]
+        assert item["video"].shape == (1, 3, 8, 64, 64)
+        inside, outside = _inside_outside(item)
+        assert len(inside) > 0 and (inside > 1.0).all() and (outside < -1.0).all(), seed
+        b = item["boxes"][0, 0, 0]
+        flips.add(bool(b[0] > 64 - b[2]))  # box centre right of the middle: flipped
+    assert flips == {True, False}
