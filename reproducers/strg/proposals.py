@@ -120,3 +120,42 @@ def prepare_store(videos: Iterable[tuple[str, int, Callable[[Sequence[int]], np.
     log(f"proposals: {frames_done} frames in {seconds:.1f} s "
         f"({stats['frames_per_s']:.2f} frames/s), {stats['padded_boxes']} padded boxes")
     return store, stats
+
+
+class OnlineProposals(nn.Module):
+    """jd730's online mode (``training.py``/``validation.py`` with ``--strg``): the RPN runs
+    inside every iteration, under no_grad and always in eval mode, on every ``step``-th frame
+    of the clip, and its boxes go straight to the STRG model. jd730 crashes when a frame has
+    fewer than K boxes; here such frames are padded by the store's rule (whole-frame boxes)
+    and counted in ``padded_boxes``. ``unnormalise`` maps the clip back to [0, 1] RGB first
+    (jd730 skips this, so its RPN sees the video-normalised clip: pass ``None`` to keep that
+    quirk)."""
+
+    def __init__(self, rpn: ProposalNetwork, strg: nn.Module, step: int = 2,
+                 unnormalise: tuple[tuple[float, ...], tuple[float, ...]] | None = (
+                     (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))):
+        super().__init__()
+        self.rpn, self.strg, self.step, self.unnormalise = rpn, strg, step, unnormalise
+        self.padded_boxes = 0
+
+    def boxes(self, clip: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) normalised clip -> (B, T / step, K, 4) boxes in its pixels."""
+        from .box_store import pad_frame
+
+        b, _, _, h, w = clip.shape
+        frames = clip[:, :, ::self.step].transpose(1, 2).flatten(0, 1)  # (B·T', 3, H, W)
+        if self.unnormalise is not None:
+            mean, std = (torch.tensor(v, device=clip.device).view(1, 3, 1, 1)
+                         for v in self.unnormalise)
+            frames = (frames * std + mean).clamp(0, 1)
+        self.rpn.eval()
+        scale = torch.tensor([w, h, w, h], dtype=torch.float32)
+        out = []
+        for boxes, scores in self.rpn(frames):
+            padded, _, n = pad_frame(boxes.cpu() / scale, scores.cpu(), self.rpn.boxes_per_frame)
+            self.padded_boxes += self.rpn.boxes_per_frame - n
+            out.append(padded * scale)
+        return torch.stack(out).view(b, -1, self.rpn.boxes_per_frame, 4).to(clip)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.strg(clip, self.boxes(clip))

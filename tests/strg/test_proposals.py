@@ -74,3 +74,20 @@ def test_prepare_stage_writes_the_split_stores(coco_file, tmp_path):
     assert store.boxes_per_frame == 4 and len(store.videos) == 4
     with pytest.raises(UserError, match="--weights is required"):
         data.prepare(root, tmp_path / "out", {}, None, "cpu")
+
+
+def test_online_rpn_feeds_the_strg_model(coco_file):
+    from reproducers.strg.model import build_strg
+    from reproducers.strg.proposals import OnlineProposals
+
+    path, _ = coco_file
+    rpn = ProposalNetwork(boxes_per_frame=3, min_size=64, max_size=96)
+    rpn.load_coco(path)
+    strg = build_strg(widen_factor=1 / 16, num_classes=4).eval()
+    online = OnlineProposals(rpn, strg, step=2)
+    clip = torch.randn(1, 3, 8, 64, 64)
+    boxes = online.boxes(clip)
+    assert boxes.shape == (1, 4, 3, 4)
+    assert (boxes[..., 2] <= 64).all() and (boxes[..., 0] >= 0).all()
+    with torch.no_grad():
+        assert online(clip).shape == (1, 4)
