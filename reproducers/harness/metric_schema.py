@@ -23,6 +23,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("acc@1", "higher", "%", True),
         MetricInfo("acc@5", "higher", "%", True),
         MetricInfo("mse", "lower", "", False),
+        MetricInfo("map", "higher", "%", False),  # mean average precision over classes
         MetricInfo("mota", "higher", "%", False),
         MetricInfo("hota", "higher", "%", False),
         MetricInfo("idf1", "higher", "%", False),
