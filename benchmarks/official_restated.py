@@ -31,3 +31,29 @@ def official_cauchy_conj(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> t
     out = 2 * reduce(torch.view_as_real(v), torch.view_as_real(z), torch.view_as_real(w),
                      backend="GPU" if v.is_cuda else "CPU")
     return torch.view_as_complex(out.contiguous())
+
+
+def official_rel_pos_spatial_add(attn, rel_h, rel_w, s, q_thw, k_thw):
+    """eladb3/SViT ``slowfast/models/attention.py::cal_rel_pos_spatial``, its last step: the
+    patch x patch block of the logits is viewed as [B, heads, qt, qh, qw, kt, kh, kw], the two
+    broadcast terms are added out of place (two temporaries), and the sum is written back
+    into the block by slice assignment. ``rel_h``, ``rel_w``: [B, heads, qt, qh, qw, kh|kw]."""
+    qe, ke = s + q_thw[0] * q_thw[1] * q_thw[2], s + k_thw[0] * k_thw[1] * k_thw[2]
+    b, heads = attn.shape[:2]
+    attn[:, :, s:qe, s:ke] = (
+        attn[:, :, s:qe, s:ke].view(b, heads, *q_thw, *k_thw)
+        + rel_h[:, :, :, :, :, None, :, None]
+        + rel_w[:, :, :, :, :, None, None, :]
+    ).view(b, heads, qe - s, ke - s)
+    return attn
+
+
+def official_rel_pos_temporal_add(attn, rel_t, s, q_thw, k_thw):
+    """The same for ``cal_rel_pos_temporal``: one broadcast term [B, heads, qt, qh, qw, kt]."""
+    qe, ke = s + q_thw[0] * q_thw[1] * q_thw[2], s + k_thw[0] * k_thw[1] * k_thw[2]
+    b, heads = attn.shape[:2]
+    attn[:, :, s:qe, s:ke] = (
+        attn[:, :, s:qe, s:ke].view(b, heads, *q_thw, *k_thw)
+        + rel_t[:, :, :, :, :, :, None, None]
+    ).view(b, heads, qe - s, ke - s)
+    return attn
