@@ -177,8 +177,9 @@ class CauchyConjKeops(torch.autograd.Function):
     def forward(ctx, v, z, w):
         need_v, _, need_w = ctx.needs_input_grad
         if not (need_v or need_w):
-            return _cauchy_keops(v, z, w)
-        with torch.enable_grad():
+            with _no_tracing():  # a jit trace records this Function as one op, not keops' insides
+                return _cauchy_keops(v, z, w)
+        with torch.enable_grad(), _no_tracing():
             vi, wi = v.detach().requires_grad_(need_v), w.detach().requires_grad_(need_w)
             out = _cauchy_keops(vi, z, wi)
         ctx.inner = (vi, wi, out)
@@ -207,17 +208,22 @@ def _keops_compiles(dtype: torch.dtype, device_type: str) -> bool:
 
 
 @contextlib.contextmanager
+def _no_tracing():
+    state = torch._C._get_tracing_state()
+    torch._C._set_tracing_state(None)
+    try:
+        yield
+    finally:
+        torch._C._set_tracing_state(state)
+
+
+@contextlib.contextmanager
 def _untraced():
     """Run outside any jit trace and dispatch mode (FLOP counters): a probe is not the model."""
     from torch.utils._python_dispatch import _disable_current_modes
 
-    state = torch._C._get_tracing_state()
-    torch._C._set_tracing_state(None)
-    try:
-        with _disable_current_modes(), torch.no_grad():
-            yield
-    finally:
-        torch._C._set_tracing_state(state)
+    with _no_tracing(), _disable_current_modes(), torch.no_grad():
+        yield
 
 
 def _probe_keops(dtype: torch.dtype, device_type: str) -> bool:
