@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def cauchy_conj_reference(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> 
 @functools.lru_cache(maxsize=1)
 def _keops_importable() -> bool:
     try:
-        import pykeops.torch  # noqa: F401
+        with _keops_prints_to_stderr():
+            import pykeops.torch  # noqa: F401
     except Exception:  # ImportError, or a broken compiler setup raising at import
         return False
     return True
@@ -158,13 +160,19 @@ def _keops_reduction():
     return Genred(formula, aliases, reduction_op="Sum", axis=1, use_fast_math=False)
 
 
+def _keops_prints_to_stderr():
+    """KeOps prints its status and compile messages on stdout; keep stdout for results
+    (``--json``)."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 def _cauchy_keops(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """v, w (M, N); z (L,) -> (M, L). Autograd goes through keops on the real views."""
-    reduce = _keops_reduction()
     vr, wr = torch.view_as_real(v), torch.view_as_real(w)  # (M, N, 2): M is a batch dim
     zr = torch.view_as_real(z).unsqueeze(0)  # (1, L, 2): broadcast over the batch dim
     backend = "GPU" if v.is_cuda else "CPU"
-    out = reduce(vr, zr, wr, backend=backend)  # (M, L, 2)
+    with _keops_prints_to_stderr():  # the first call of each variant compiles
+        out = _keops_reduction()(vr, zr, wr, backend=backend)  # (M, L, 2)
     return torch.view_as_complex(out.contiguous())
 
 
@@ -191,7 +199,8 @@ class CauchyConjKeops(torch.autograd.Function):
         vi, wi, out = ctx.inner
         del ctx.inner
         wanted = [t for t in (vi, wi) if t.requires_grad]
-        grads = iter(torch.autograd.grad(out, wanted, grad))
+        with _keops_prints_to_stderr():  # keops compiles its gradient formulas on first use
+            grads = iter(torch.autograd.grad(out, wanted, grad))
         dv = next(grads) if vi.requires_grad else None
         dw = next(grads) if wi.requires_grad else None
         return dv, None, dw
