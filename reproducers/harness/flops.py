@@ -111,7 +111,7 @@ DISPATCH_FREE_OPS: frozenset[str] = frozenset(f"aten::{op}" for op in (
     "split_with_sizes", "unbind", "_unsafe_index", "slice_scatter", "select_scatter",
     "index_put", "index_put_", "_index_put_impl_", "native_dropout", "copy", "stack",
     "_local_scalar_dense", "lift_fresh_copy", "_reshape_alias", "clamp", "item", "sym_size",
-    "masked_fill", "_safe_softmax", "max_pool2d_with_indices_backward", "isclose",
+    "masked_fill", "_safe_softmax", "isclose",
     "_assert_async", "_assert_tensor_metadata", "nonzero", "as_strided_", "resize_",
     "promote_types", "result_type", "is_nonzero", "equal",
 ))
