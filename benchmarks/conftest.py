@@ -21,3 +21,25 @@ def no_grad():
     """Benchmarks time inference: run the body without autograd bookkeeping."""
     with torch.no_grad():
         yield
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Side-by-side groups (test_vs_official.py): median official / median ours, per group."""
+    session = getattr(config, "_benchmarksession", None)
+    groups: dict[str, dict[str, float]] = {}
+    for bench in getattr(session, "benchmarks", None) or []:
+        side = bench.extra_info.get("side")
+        if side and bench.stats:
+            groups.setdefault(bench.group, {})[side] = bench.stats.median
+    lines = []
+    for group, sides in sorted(groups.items()):
+        official = sides.get("official")
+        for side, median in sorted(sides.items()):
+            if side != "official":
+                ratio = f"{official / median:.2f}x" if official else "n/a (no official run)"
+                lines.append(f"{group}: official/{side} = {ratio} "
+                             f"({official or float('nan'):.4g} s / {median:.4g} s, medians)")
+    if lines:
+        terminalreporter.write_sep("-", "official / ours (above 1: ours is faster)")
+        for line in lines:
+            terminalreporter.write_line(line)

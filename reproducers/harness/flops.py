@@ -2,11 +2,14 @@
 
 Convention (DESIGN.md, Conventions: FLOPs): papers in this field report fvcore counts, i.e.
 multiply-accumulates (MACs), and call them "GFLOPs". ``count_flops`` reports that figure
-(``gmacs``), adds what fvcore misses, and recounts with ``torch.utils.flop_counter`` (which
-counts FLOPs = 2 MACs, so its total is halved) to catch tracing mistakes.
+(``gmacs``) from the dispatch-based ``torch.utils.flop_counter`` (which counts FLOPs = 2 MACs,
+so its total is halved; no TorchScript involved), plus the handles below, and recounts with
+fvcore (TorchScript tracing, deprecated in torch 2.13) as a cross-check while that still
+runs: a disagreement over ``AGREEMENT_TOLERANCE`` is reported in ``agrees`` and the notes,
+and a cross-check that cannot run (tracing broken or unavailable) is reported, never fatal.
 
-What fvcore misses and we add, on both counters alike, so that a disagreement between them
-is a real difference, not a convention gap:
+What the counters miss and we add, on both counters alike, so that a disagreement between
+them is a real difference, not a convention gap:
 
 * scaled dot-product attention, every aten form (the public op is what ``jit.trace`` records
   on CPU and CUDA; the private fused kernels are what the dispatcher runs, and torch's own
@@ -26,14 +29,19 @@ is a real difference, not a convention gap:
 
 And on the flop_counter side only, fvcore's own formulas for the ops fvcore counts and
 flop_counter does not (batch/group/layer/instance norm, upsampling, adaptive average pooling,
-grid sampling). One known residual gap: a 1x1 adaptive average pool dispatches to ``mean``,
-which flop_counter does not count (numel MACs, negligible next to any conv or matmul).
+grid sampling); upsampling and grid sampling are counted where the model calls them (the
+flop counter would decompose them into index ops first). One known residual gap: a 1x1
+adaptive average pool dispatches to ``mean``, which flop_counter does not count (numel MACs,
+negligible next to any conv or matmul). fvcore rounds ``einsum`` counts to 4 significant
+digits (numpy's einsum_path print-out); the dispatch side counts the exact matmuls.
 
 Free ops: fvcore ignores views, reshapes, copies, creation and a few activations by design
 (``fvcore.nn.jit_analysis._IGNORED_OPS``); ``FREE_OPS`` below lists what we treat as free on top
 of that (elementwise arithmetic and activations, softmax, comparisons, reductions without
-multiplies, more data movement). Any other op that neither fvcore nor our handles count is
-reported in ``uncounted_ops`` and in ``notes``. Complex-valued divisions, exponentials and the
+multiplies, more data movement); on the dispatch side real pointwise ops (torch's
+``pointwise`` tag), views and ``DISPATCH_FREE_OPS`` are free too. Any other op the model
+calls that neither the counter nor our handles count is reported in ``uncounted_ops`` (the
+fvcore side's in ``crosscheck_uncounted_ops``) and in ``notes``. Complex-valued divisions, exponentials and the
 like are reported too (``"aten::exp (complex)"``), as are complex matmuls, which both counters
 count as real MACs (a complex MAC is 4 real ones).
 """
@@ -42,15 +50,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from fvcore.nn import FlopCountAnalysis
-from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
-from fvcore.nn.jit_handles import get_shape
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 AGREEMENT_TOLERANCE = 0.02
@@ -94,6 +101,20 @@ FREE_OPS: frozenset[str] = frozenset(_POINTWISE_MATH | {
         "unfold", "pixel_shuffle", "diagonal", "tril", "triu", "_shape_as_tensor",
     )
 })
+
+#: On the dispatch side only: what the model's ops reach the dispatcher as (after C++
+#: decompositions) that TorchScript shows under another name or not at all; all data movement.
+DISPATCH_FREE_OPS: frozenset[str] = frozenset(f"aten::{op}" for op in (
+    "_to_copy", "_unsafe_view", "empty", "empty_strided", "zeros", "zeros_like", "new_empty",
+    "new_empty_strided", "new_zeros", "new_ones", "full", "scalar_tensor", "detach", "t",
+    "transpose", "expand", "view", "unsqueeze", "squeeze", "select", "slice", "split",
+    "split_with_sizes", "unbind", "_unsafe_index", "slice_scatter", "select_scatter",
+    "index_put", "index_put_", "_index_put_impl_", "native_dropout", "copy", "stack",
+    "_local_scalar_dense", "lift_fresh_copy", "_reshape_alias", "clamp", "item", "sym_size",
+    "masked_fill", "_safe_softmax", "isclose",
+    "_assert_async", "_assert_tensor_metadata", "nonzero", "as_strided_", "resize_",
+    "promote_types", "result_type", "is_nonzero", "equal",
+))
 
 _SDPA = ("scaled_dot_product_attention", "_scaled_dot_product_attention_math",
          "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
@@ -154,14 +175,17 @@ def unregister_flop_handle(op_name: str) -> None:
 
 @dataclasses.dataclass
 class FlopReport:
-    gmacs: float  # 1e9 multiply-accumulates: fvcore plus our handles (papers' "GFLOPs")
+    gmacs: float  # 1e9 multiply-accumulates: flop_counter FLOPs / 2 + our handles ("GFLOPs")
     by_operator: dict[str, float]  # op -> GMACs
-    uncounted_ops: dict[str, int]  # op kind -> calls, counted by neither fvcore nor us
-    crosscheck_gmacs: float | None  # torch.utils.flop_counter FLOPs / 2, same extra formulas
+    uncounted_ops: dict[str, int]  # op -> calls, counted by neither flop_counter nor us
+    crosscheck_gmacs: float | None  # fvcore (TorchScript trace) + the same handles
     crosscheck_by_operator: dict[str, float]
     disagreement: float | None  # |gmacs - crosscheck| / max of the two
     agrees: bool  # disagreement <= AGREEMENT_TOLERANCE
     notes: list[str]
+    counter: str = "torch.utils.flop_counter"
+    crosscheck_counter: str = "fvcore"
+    crosscheck_uncounted_ops: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -178,59 +202,70 @@ def count_flops(model: torch.nn.Module, inputs: Any, *, crosscheck: bool = True)
     """Count MACs of ``model(*inputs)`` (``inputs``: a tensor, or a tuple of arguments).
 
     Runs in eval mode under ``torch.no_grad`` and restores every module's training flag.
-    ``crosscheck=False`` skips the second (flop_counter) forward, e.g. for benchmarks.
+    ``crosscheck=False`` skips the second (fvcore) forward, e.g. for benchmarks.
     """
     args = inputs if isinstance(inputs, tuple) else (inputs,)
-    added: dict[str, list] = {}  # op kind counted by our handles -> [calls, MACs]
-    uncounted: Counter[str] = Counter()
-    complex_matmuls: Counter[str] = Counter()
+    xc: _Count | None = None
+    xc_error = None
     with _eval_no_grad(model):
-        analysis = FlopCountAnalysis(model, args)
-        analysis.set_op_handle(**_jit_handles(added, uncounted, complex_matmuls))
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        by_op = {op: n / 1e9 for op, n in analysis.by_operator().items() if n}
-        gmacs = analysis.total() / 1e9
-        for kind, n in analysis.unsupported_ops().items():
-            if kind not in FREE_OPS:
-                uncounted[kind] += n
-        xc_by_op, xc_error = {}, None
+        primary = _dispatch_count(model, args)
         if crosscheck:
             try:
-                xc_by_op = _crosscheck(model, args)
+                xc = _fvcore_count(model, args)
             except Exception as e:  # reported, never hidden: the primary count stands
                 xc_error = f"{type(e).__name__}: {e}"
-    xc = sum(xc_by_op.values()) if crosscheck and xc_error is None else None
+    gmacs = primary.total
     if xc is None:
         disagreement = None
     else:
-        disagreement = abs(gmacs - xc) / max(gmacs, xc) if max(gmacs, xc) > 0 else 0.0
+        top = max(gmacs, xc.total)
+        disagreement = abs(gmacs - xc.total) / top if top > 0 else 0.0
     agrees = disagreement is not None and disagreement <= AGREEMENT_TOLERANCE
-    notes = [f"GMACs = fvcore multiply-accumulates (papers' 'GFLOPs') = {gmacs:.6g}"]
-    for kind, (n, macs) in sorted(added.items()):
-        notes.append(f"added to fvcore's count: {kind} x{n} = {macs / 1e9:.6g} GMACs")
-    if uncounted:
-        notes.append("counted by neither fvcore nor our handles (0 MACs): "
-                     + ", ".join(f"{k} x{n}" for k, n in sorted(uncounted.items())))
-    if complex_matmuls:
+    notes = [f"GMACs = torch.utils.flop_counter FLOPs / 2 + our handles (papers' 'GFLOPs', "
+             f"fvcore's convention) = {gmacs:.6g}"]
+    for kind, (n, macs) in sorted(primary.added.items()):
+        notes.append(f"added to flop_counter's count: {kind} x{n} = {macs / 1e9:.6g} GMACs")
+    if primary.uncounted:
+        notes.append("counted by neither flop_counter nor our handles (0 MACs): "
+                     + ", ".join(f"{k} x{n}" for k, n in sorted(primary.uncounted.items())))
+    if primary.complex_matmuls:
         notes.append("complex matmul/conv counted as real MACs (a complex MAC is 4 real): "
-                     + ", ".join(f"{k} x{n}" for k, n in sorted(complex_matmuls.items())))
+                     + ", ".join(f"{k} x{n}" for k, n in sorted(primary.complex_matmuls.items())))
     for name, reg in sorted(_REGISTRY.items()):
-        if reg.formula is None and name in added:
-            notes.append(f"{name}: registered without a flop_counter formula; the cross-check "
-                         "counts only the torch ops it runs")
+        if reg.formula is None and name in (xc.added if xc else {}):
+            notes.append(f"{name}: registered without a flop_counter formula; the primary "
+                         "count has only the torch ops it runs")
     if not crosscheck:
         notes.append("cross-check skipped")
-    elif xc_error is not None:
-        notes.append(f"cross-check failed ({xc_error}); agreement unknown")
+    elif xc is None:
+        notes.append(f"cross-check fvcore (TorchScript tracing) unavailable ({xc_error}); "
+                     "agreement unknown")
     else:
         verdict = "agrees" if agrees else "DISAGREES"
-        notes.append(f"cross-check torch.utils.flop_counter (FLOPs/2, same extra formulas): "
-                     f"{xc:.6g} GMACs, {verdict} ({100 * disagreement:.2f}%, tolerance "
+        notes.append(f"cross-check fvcore (TorchScript trace, same extra handles): "
+                     f"{xc.total:.6g} GMACs, {verdict} ({100 * disagreement:.2f}%, tolerance "
                      f"{100 * AGREEMENT_TOLERANCE:.0f}%)")
+        if xc.uncounted:
+            notes.append("fvcore side, counted by neither fvcore nor our handles: "
+                         + ", ".join(f"{k} x{n}" for k, n in sorted(xc.uncounted.items())))
         if not agrees:
-            notes.append("fvcore by op: " + _fmt(by_op))
-            notes.append("flop_counter by op: " + _fmt(xc_by_op))
-    return FlopReport(gmacs, by_op, dict(uncounted), xc, xc_by_op, disagreement, agrees, notes)
+            notes.append("flop_counter by op: " + _fmt(primary.by_op))
+            notes.append("fvcore by op: " + _fmt(xc.by_op))
+    return FlopReport(gmacs, primary.by_op, dict(primary.uncounted),
+                      xc.total if xc else None, xc.by_op if xc else {}, disagreement, agrees,
+                      notes, crosscheck_uncounted_ops=dict(xc.uncounted) if xc else {})
+
+
+@dataclasses.dataclass
+class _Count:
+    by_op: dict[str, float]  # GMACs
+    uncounted: Counter
+    added: dict[str, list]  # op counted by our handles -> [calls, MACs]
+    complex_matmuls: Counter
+
+    @property
+    def total(self) -> float:
+        return sum(self.by_op.values())
 
 
 def _fmt(by_op: dict[str, float]) -> str:
@@ -301,6 +336,28 @@ def _is_complex(value: Any) -> bool:
     return isinstance(_const(value), complex)
 
 
+def get_shape(value: Any) -> list:
+    from fvcore.nn.jit_handles import get_shape as shape
+
+    return shape(value)
+
+
+def _fvcore_count(model: torch.nn.Module, args: tuple) -> _Count:
+    from fvcore.nn import FlopCountAnalysis
+
+    added: dict[str, list] = {}
+    uncounted: Counter[str] = Counter()
+    complex_matmuls: Counter[str] = Counter()
+    analysis = FlopCountAnalysis(model, args)
+    analysis.set_op_handle(**_jit_handles(added, uncounted, complex_matmuls))
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    by_op = {op: n / 1e9 for op, n in analysis.by_operator().items() if n}
+    for kind, n in analysis.unsupported_ops().items():
+        if kind not in FREE_OPS:
+            uncounted[kind] += n
+    return _Count(by_op, uncounted, added, complex_matmuls)
+
+
 def _jit_sdpa(inputs: list, outputs: list) -> int:
     return _attention_macs(*(get_shape(v) for v in inputs[:3]))
 
@@ -366,6 +423,8 @@ def _jit_handles(added: dict[str, list], uncounted: Counter, complex_matmuls: Co
             return 0 if handle is None else handle(inputs, outputs)
         return probe
 
+    from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
+
     handles: dict[str, Handle] = {kind: complex_probe(kind, None) for kind in _POINTWISE_MATH}
     fvcore_handles = {**_DEFAULT_SUPPORTED_OPS,
                       "aten::baddbmm": counting("aten::baddbmm", _jit_baddbmm)}
@@ -384,9 +443,13 @@ def _jit_handles(added: dict[str, list], uncounted: Counter, complex_matmuls: Co
 
 # ---------------------------------------------------------------- flop_counter side
 
-def _raw(macs: Callable[..., int]) -> Callable[..., int]:
-    """A flop_counter formula on real tensors returning FLOPs (2 per MAC)."""
+def _raw(macs: Callable[..., int], calls: Counter | None = None,
+         name: str = "") -> Callable[..., int]:
+    """A flop_counter formula on real tensors returning FLOPs (2 per MAC); ``calls[name]``
+    counts its uses."""
     def formula(*args: Any, out_val: Any = None, **kwargs: Any) -> int:
+        if calls is not None:
+            calls[name] += 1
         return 2 * int(macs(*args, out=out_val, **kwargs))
     formula._get_raw = True  # FlopCounterMode: pass tensors, not shapes
     return formula
@@ -427,7 +490,16 @@ def _mul_macs(a: Any, b: Any, *args: Any, out: Any = None, **kw: Any) -> int:
     return (4 if cplx(a) and cplx(b) else 2) * out.numel()
 
 
-def _crosscheck_mapping() -> dict:
+# Counted where the model calls them: the flop counter would decompose them into index ops.
+_AT_CALL: dict[str, Callable[..., int]] = {
+    "aten::upsample_nearest2d": lambda *a, out=None, **kw: _first(out).numel(),
+    "aten::upsample_bilinear2d": lambda *a, out=None, **kw: 4 * _first(out).numel(),
+    "aten::grid_sampler_2d": lambda *a, out=None, **kw: 4 * _first(out).numel(),
+}
+_MATMUL_PACKETS = ("mm", "bmm", "addmm", "baddbmm", "convolution", "_convolution")
+
+
+def _counter_mapping(calls: Counter) -> dict:
     aten = torch.ops.aten
     macs: dict[str, Callable[..., int]] = {
         # ours, as on the fvcore side
@@ -443,25 +515,79 @@ def _crosscheck_mapping() -> dict:
             lambda x, w, *a, out=None, **kw: _norm_macs(x, w, False),
         "native_group_norm": lambda x, w, *a, out=None, **kw: _norm_macs(x, w, True),
         "native_layer_norm": lambda x, shape, w, *a, out=None, **kw: _norm_macs(x, w, True),
-        "upsample_nearest2d": lambda *a, out=None, **kw: _first(out).numel(),
-        "upsample_bilinear2d": lambda *a, out=None, **kw: 4 * _first(out).numel(),
         "_adaptive_avg_pool2d": lambda x, *a, out=None, **kw: x.numel(),
-        "grid_sampler_2d": lambda *a, out=None, **kw: 4 * _first(out).numel(),
     }
     mapping = {}
     for name, fn in macs.items():
         packet = getattr(aten, name, None)
         if packet is not None and packet not in flop_registry:  # only what torch misses
-            mapping[packet] = _raw(fn)
+            mapping[packet] = _raw(fn, calls, name)
     for reg in _REGISTRY.values():
         if reg.formula is not None and isinstance(reg.target, torch._ops.OpOverloadPacket):
             mapping[reg.target] = _raw(
-                lambda *args, out=None, _f=reg.formula, **kw: _f(args, out))
+                lambda *args, out=None, _f=reg.formula, **kw: _f(args, out), calls,
+                _short(str(reg.target)))
     return mapping
 
 
+def _short(op: str) -> str:
+    """by_operator key: "aten.mm" -> "mm" (other namespaces keep theirs)."""
+    return op.removeprefix("aten.")
+
+
+@functools.cache
+def _fvcore_ignored() -> frozenset[str]:
+    try:
+        from fvcore.nn.jit_analysis import _IGNORED_OPS
+    except Exception:  # fvcore gone or changed: the free lists below still apply
+        return frozenset()
+    return frozenset(_IGNORED_OPS)
+
+
+def _has_complex(tree: Any) -> bool:
+    from torch.utils._pytree import tree_leaves
+
+    return any(isinstance(t, torch.Tensor) and t.is_complex() for t in tree_leaves(tree))
+
+
+class _CallWatch(TorchDispatchMode):
+    """On top of FlopCounterMode: sees each op as the model calls it (before the counter's
+    decompositions), counts ``_AT_CALL`` ops, and sorts every other op into counted (the
+    counter's total moved), free, or uncounted."""
+
+    def __init__(self, counter: FlopCounterMode, tally: Counter, calls: Counter,
+                 uncounted: Counter, complex_matmuls: Counter):
+        super().__init__()
+        self.counter, self.tally, self.calls = counter, tally, calls
+        self.uncounted, self.complex_matmuls = uncounted, complex_matmuls
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        before = self.counter.get_total_flops()
+        out = func(*args, **kwargs)
+        packet = func._overloadpacket
+        name = str(packet).replace(".", "::", 1)
+        at_call = _AT_CALL.get(name)
+        if at_call is not None and packet not in flop_registry:
+            self.tally[_short(str(packet))] += at_call(*args, out=out, **kwargs)
+            self.calls[_short(str(packet))] += 1
+            return out
+        is_complex = _has_complex((args, kwargs, out))
+        if self.counter.get_total_flops() > before:
+            if is_complex and _short(str(packet)) in _MATMUL_PACKETS:
+                self.complex_matmuls[name] += 1
+        elif name in _POINTWISE_MATH or (is_complex and torch.Tag.pointwise in func.tags
+                                         and name not in FREE_OPS):
+            if is_complex:
+                self.uncounted[f"{name} (complex)"] += 1
+        elif not (name in FREE_OPS or name in DISPATCH_FREE_OPS or name in _fvcore_ignored()
+                  or func.is_view or torch.Tag.pointwise in func.tags):
+            self.uncounted[name] += 1
+        return out
+
+
 @contextlib.contextmanager
-def _functions_by_formula(tally: Counter) -> Iterator[None]:
+def _functions_by_formula(tally: Counter, calls: Counter) -> Iterator[None]:
     """Count registered autograd.Functions by their formula, their inner ops not at all."""
     from torch.utils._python_dispatch import _disable_current_modes
 
@@ -475,7 +601,9 @@ def _functions_by_formula(tally: Counter) -> Iterator[None]:
                   _name: str = name) -> Any:
             with _disable_current_modes():
                 out = _bound(*args)
-            tally[_name] += _reg.formula(args, out)
+            key = _name.removeprefix("prim::")  # fvcore's by_operator name, "PythonOp.Foo"
+            tally[key] += _reg.formula(args, out)
+            calls[key] += 1
             return out
         patched.append((cls, cls.__dict__.get("apply")))
         cls.apply = classmethod(apply)
@@ -489,12 +617,23 @@ def _functions_by_formula(tally: Counter) -> Iterator[None]:
                 cls.apply = original
 
 
-def _crosscheck(model: torch.nn.Module, args: tuple) -> dict[str, float]:
-    tally: Counter[str] = Counter()
-    counter = FlopCounterMode(display=False, custom_mapping=_crosscheck_mapping())
-    with _functions_by_formula(tally), counter:
+def _dispatch_count(model: torch.nn.Module, args: tuple) -> _Count:
+    tally: Counter[str] = Counter()  # by_operator key -> MACs counted by us, not the counter
+    calls: Counter[str] = Counter()  # by_operator key -> calls, for what we add
+    uncounted: Counter[str] = Counter()
+    complex_matmuls: Counter[str] = Counter()
+    counter = FlopCounterMode(display=False, custom_mapping=_counter_mapping(calls))
+    watch = _CallWatch(counter, tally, calls, uncounted, complex_matmuls)
+    with _functions_by_formula(tally, calls), counter, watch:
         model(*args)
     counts = counter.get_flop_counts().get("Global", {})  # absent when nothing was counted
-    by_op = {str(op): n / 2e9 for op, n in counts.items() if n}
-    by_op.update({name: n / 1e9 for name, n in tally.items() if n})
-    return by_op
+    by_op = {_short(str(op)): n / 2e9 for op, n in counts.items() if n}
+    added = {}
+    for key, n in calls.items():
+        macs = tally[key] if key in tally else 1e9 * by_op.get(key, 0.0)
+        if macs:
+            added[key] = [n, macs]
+    for key, n in tally.items():
+        if n:
+            by_op[key] = by_op.get(key, 0.0) + n / 1e9
+    return _Count(by_op, uncounted, added, complex_matmuls)

@@ -128,11 +128,19 @@ def _rel_index(nq: int, nk: int) -> torch.Tensor:
     return dist.long()
 
 
+def _patch_block(attn, s, qe, ke, q_thw, k_thw):
+    """The patch-query x patch-key block of ``attn`` as a [B, heads, qt, qh, qw, kt, kh, kw]
+    *view* (splitting the two sliced token dims is always a view), so adds land in place."""
+    return attn[:, :, s:qe, s:ke].view(*attn.shape[:2], *q_thw, *k_thw)
+
+
 def add_rel_pos_spatial(attn, q, has_cls, q_thw, k_thw, rel_pos_h, rel_pos_w):
     """Decomposed h/w relative positions on the patch x patch block (``cal_rel_pos_spatial``).
 
     ``q`` is the pooled, normalised, unscaled query [B, heads, Nq, C]. Object and cls rows /
-    columns are untouched.
+    columns are untouched. Adds in place into ``attn`` and returns it, as official: ``attn``
+    is a matmul output, which autograd does not keep (the matmul saves its inputs), so the
+    in-place add is backward-safe and saves two copies of the logits per block.
     """
     qt, qh, qw = q_thw
     kt, kh, kw = k_thw
@@ -144,15 +152,15 @@ def add_rel_pos_spatial(attn, q, has_cls, q_thw, k_thw, rel_pos_h, rel_pos_w):
     rq = q[:, :, s:qe].reshape(B, nh, qt, qh, qw, C)
     rel_h = torch.einsum("bythwc,hkc->bythwk", rq, Rh)
     rel_w = torch.einsum("bythwc,wkc->bythwk", rq, Rw)
-    block = attn[:, :, s:qe, s:ke].reshape(B, nh, qt, qh, qw, kt, kh, kw)
-    block = block + rel_h[:, :, :, :, :, None, :, None] + rel_w[:, :, :, :, :, None, None, :]
-    attn = attn.clone()
-    attn[:, :, s:qe, s:ke] = block.reshape(B, nh, qt * qh * qw, kt * kh * kw)
+    block = _patch_block(attn, s, qe, ke, q_thw, k_thw)
+    block += rel_h[:, :, :, :, :, None, :, None]
+    block += rel_w[:, :, :, :, :, None, None, :]
     return attn
 
 
 def add_rel_pos_temporal(attn, q, has_cls, q_thw, k_thw, rel_pos_t):
-    """Temporal relative positions on the patch x patch block (``cal_rel_pos_temporal``)."""
+    """Temporal relative positions on the patch x patch block (``cal_rel_pos_temporal``), in
+    place into ``attn`` (see ``add_rel_pos_spatial``)."""
     qt, qh, qw = q_thw
     kt, kh, kw = k_thw
     s = 1 if has_cls else 0
@@ -161,10 +169,7 @@ def add_rel_pos_temporal(attn, q, has_cls, q_thw, k_thw, rel_pos_t):
     B, nh, _, C = q.shape
     rq = q[:, :, s:qe].reshape(B, nh, qt, qh, qw, C)
     rel_t = torch.einsum("bythwc,tkc->bythwk", rq, Rt)
-    block = attn[:, :, s:qe, s:ke].reshape(B, nh, qt, qh, qw, kt, kh, kw)
-    block = block + rel_t[:, :, :, :, :, :, None, None]
-    attn = attn.clone()
-    attn[:, :, s:qe, s:ke] = block.reshape(B, nh, qt * qh * qw, kt * kh * kw)
+    _patch_block(attn, s, qe, ke, q_thw, k_thw).add_(rel_t[:, :, :, :, :, :, None, None])
     return attn
 
 

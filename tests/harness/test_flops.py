@@ -22,9 +22,12 @@ def test_vit_base_matches_reference_and_crosscheck():
     report = count_flops(model, torch.randn(1, 3, 224, 224))
     assert report.gmacs == pytest.approx(17.58, abs=0.01)
     attention = 12 * 12 * 197 * 197 * (64 + 64) / 1e9  # blocks * heads * L * L * (d + dv)
-    assert report.by_operator["scaled_dot_product_attention"] == pytest.approx(attention)
+    sdpa = {k: v for k, v in report.by_operator.items() if "scaled_dot_product" in k}
+    assert len(sdpa) == 1 and sum(sdpa.values()) == pytest.approx(attention)  # the fused kernel
+    assert report.counter == "torch.utils.flop_counter" and report.crosscheck_counter == "fvcore"
     assert report.agrees and report.disagreement <= 0.02
     assert report.crosscheck_gmacs == pytest.approx(17.58, abs=0.01)
+    assert report.crosscheck_by_operator["scaled_dot_product_attention"] == pytest.approx(attention)
     assert model.training and all(m.training for m in model.modules())
     json.dumps(report.to_dict())
 
@@ -70,7 +73,8 @@ def test_fft_convolution_gets_documented_count():
     expected = transforms * per_real_fft + complex_mul
     assert report.gmacs * 1e9 == pytest.approx(expected, abs=0.5)
     assert report.agrees and report.crosscheck_gmacs * 1e9 == pytest.approx(expected, abs=0.5)
-    assert {"fft_rfft", "fft_irfft", "mul"} <= set(report.by_operator)
+    assert {"_fft_r2c", "_fft_c2r", "mul"} <= set(report.by_operator)  # dispatch names
+    assert {"fft_rfft", "fft_irfft", "mul"} <= set(report.crosscheck_by_operator)  # jit names
 
 
 def test_complex_fft_counts_twice_a_real_one():
@@ -116,7 +120,11 @@ def test_registered_handle_for_custom_function_is_used():
     model = _Lambda(lambda a: _Scaled.apply(a, a.t(), 2.0))
     x = torch.randn(6, 7)
     unregistered = count_flops(model, x)
-    assert unregistered.uncounted_ops == {"prim::PythonOp._Scaled": 1}
+    # the dispatch counter sees the Function's inner matmul; fvcore's trace sees one opaque op
+    assert unregistered.gmacs * 1e9 == pytest.approx(6 * 7 * 6) and not unregistered.uncounted_ops
+    assert unregistered.crosscheck_uncounted_ops == {"prim::PythonOp._Scaled": 1}
+    assert not unregistered.agrees and unregistered.crosscheck_gmacs == 0
+    assert any("DISAGREES" in line for line in unregistered.notes)
 
     def handle(inputs, outputs):  # jit Values: the tensor arguments only
         (m, k), (_, n) = (i.type().sizes() for i in inputs)
