@@ -99,15 +99,16 @@ def plan_tokens(kind: str, num_frames: int, grid: int, total_tokens: int, kept_f
                          f"of {total_tokens}")
     if kind == "vit":
         time_division, space_division = 1, 1
-        kept = torch.linspace(0, num_frames - 1, steps=kept_frames, dtype=torch.long).tolist()
+        kept = torch.linspace(0, num_frames - 1, steps=kept_frames, dtype=torch.long,
+                              device="cpu").tolist()
         rest = [f for f in range(num_frames) if f not in kept]
         return TokenPlan(kind, num_frames, grid, total_tokens, tuple(kept), tuple(rest), 1, 1,
                          False, k, 1)
     if num_frames % time_division:
         raise ValueError(f"time division {time_division} must divide {num_frames} frames")
     per_segment = num_frames // time_division
-    kept_segments = torch.linspace(0, time_division - 1, steps=kept_frames,
-                                   dtype=torch.long).tolist()
+    kept_segments = torch.linspace(0, time_division - 1, steps=kept_frames, dtype=torch.long,
+                                   device="cpu").tolist()
     kept = [per_segment * s + per_segment // 2 for s in kept_segments]
     rest = [f for s in range(time_division) if s not in kept_segments
             for f in range(per_segment * s, per_segment * (s + 1))]
