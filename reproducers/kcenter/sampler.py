@@ -235,8 +235,8 @@ class KCenterSampler(nn.Module):
                                  f"{init.numel()}")
             first = torch.remainder(init.reshape(-1), n)
         cells = spatial_cells(T // S, H, W, D, x.device) if D != 1 else None
-        order = greedy_kcenter(points, per_segment, first.to(x.device), cells, self.block,
-                               H * W, self.strategy)
+        order = torch.ops.kcenter.greedy(points, first.to(x.device), per_segment, cells,
+                                         self.block, H * W, self.strategy)
         indices = order
         if self.sort_indices and cells is not None:  # without division every cell id is 0
             indices = torch.gather(order, 1, cells[order].argsort(dim=-1, stable=True))
@@ -245,6 +245,19 @@ class KCenterSampler(nn.Module):
         order = (order + offsets).reshape(B, k)
         patches = torch.gather(flat[..., :-3], 1, indices[..., None].expand(-1, -1, C - 3))
         return KCenterSelection(patches=patches, indices=indices, selection_order=order)
+
+
+@torch.library.custom_op("kcenter::greedy", mutates_args=())
+def greedy_op(points: torch.Tensor, first: torch.Tensor, k: int, cells: torch.Tensor | None,
+              block: int, positions: int, strategy: str) -> torch.Tensor:
+    """``greedy_kcenter`` as one opaque op (``torch.ops.kcenter.greedy``): tracers and FLOP
+    counters see one node, counted with ``sampler_macs`` by the handle registered below."""
+    return greedy_kcenter(points, k, first, cells, block, positions or None, strategy)
+
+
+@greedy_op.register_fake
+def _(points, first, k, cells, block, positions, strategy):
+    return points.new_empty(points.shape[0], k, dtype=torch.long)
 
 
 def sampler_macs(candidates: int, k: int, segments: int = 1, channels: int = 771,
@@ -259,3 +272,24 @@ def sampler_macs(candidates: int, k: int, segments: int = 1, channels: int = 771
     n = candidates // segments
     per_segment_rows = n if rows is None else rows
     return segments * per_segment_rows * n * (channels + 2)
+
+
+def _greedy_macs_from_shape(shape) -> int:
+    """Official multiply-adds of one greedy call on points [P, n, C]: P full n x n matrices."""
+    P, n, C = shape
+    return P * n * n * (C + 2)
+
+
+def _register_flop_handle() -> None:
+    from reproducers.harness.flops import register_flop_handle
+
+    def handle(inputs, outputs):
+        from fvcore.nn.jit_handles import get_shape
+        return _greedy_macs_from_shape(get_shape(inputs[0]))
+
+    register_flop_handle("kcenter::greedy", handle,
+                         formula=lambda args, out: _greedy_macs_from_shape(args[0].shape),
+                         target=torch.ops.kcenter.greedy)
+
+
+_register_flop_handle()

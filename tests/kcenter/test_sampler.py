@@ -92,3 +92,14 @@ def test_macs_of_the_released_vit_and_segmented_models():
     assert round(sampler_macs(5684, 980) / 1e9, 1) == 25.0
     assert sampler_macs(6272, 1568, segments=8) == 8 * 784 * 784 * 773
     assert sampler_macs(5684, 980, rows=980) == 980 * 5684 * 773
+
+
+def test_flop_count_adds_the_official_distance_matrix():
+    from reproducers.harness.flops import count_flops
+    from reproducers.kcenter.models import build_kcenter_model
+
+    model = build_kcenter_model("vit", 5, num_frames=8, crop_size=64, embed_dim=32, depth=2,
+                                num_heads=2, total_tokens=80, kept_frames=3)
+    report = count_flops(model, torch.randn(1, 8, 4, 4, 771))
+    assert report.agrees
+    assert report.by_operator["greedy"] * 1e9 == pytest.approx(sampler_macs(80, 32))
