@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.init import trunc_normal_
 
 from ..sampler import KCenterSampler
-from ..tokens import TokenPlan, Tokens, select_tokens
+from ..tokens import TokenPlan, Tokens, patch_grid, select_tokens
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -87,7 +87,13 @@ class KCenterBackbone(nn.Module):
 
     def select(self, x: torch.Tensor, init: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> Tokens:
+        """Tokens of ``x``: the dense grid [B, T, g, g, 3P^2 + 3] or normalised frames
+        [B, 3, T, H, W] (what the loader ships), cut into the grid here, on x's device."""
         with torch.no_grad():
+            x = x.to(self.pos_embed.dtype)
+            patch = self.patch_embed.patch_size
+            if x.shape[-1] != 3 * patch * patch + 3:
+                x = patch_grid(x, patch)
             return select_tokens(x, self.plan, self.sampler, init=init, generator=generator)
 
     def embed(self, tokens: Tokens) -> torch.Tensor:
@@ -104,8 +110,7 @@ class KCenterBackbone(nn.Module):
 
     def forward_logits(self, x: torch.Tensor, init: torch.Tensor | None = None,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-        tokens = self.select(x.to(self.pos_embed.dtype) if x.is_floating_point() else x,
-                             init, generator)
+        tokens = self.select(x, init, generator)
         x = self.run_blocks(self.embed(tokens))
         return self.head(self.norm(x)[:, 0])
 

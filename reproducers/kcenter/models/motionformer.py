@@ -110,7 +110,7 @@ class KCenterMotionformer(KCenterBackbone):
         return x
 
     def forward_logits(self, x, init=None, generator=None):
-        tokens = self.select(x.to(self.pos_embed.dtype), init, generator)
+        tokens = self.select(x, init, generator)
         x = self.norm(self.run_blocks(self.embed(tokens)))[:, 0]
         return self.head(self.head_drop(x))
 
