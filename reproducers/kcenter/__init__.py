@@ -31,7 +31,7 @@ from reproducers.harness.declarations import (
 from reproducers.harness.expected import load_expected
 
 from . import data, synthetic, task
-from .configs import RELEASED, frame_baseline
+from .configs import OFFICIAL_PARAMS, RELEASED, frame_baseline
 from .models import build_kcenter_model
 
 PAPER = Paper(
@@ -127,14 +127,15 @@ def _protocol(kind: str, dataset: str, frames: bool) -> Protocol:
 
 def _reproduction(kind: str, dataset: str, frames: bool) -> Reproduction:
     name = f"{'frame' if frames else 'kcenter'}_{kind}_{dataset}"
-    full = dict(RELEASED[f"kcenter_{kind}_{YAML[dataset]}"])
+    released = f"kcenter_{kind}_{YAML[dataset]}"
+    full = dict(RELEASED[released])
     if frames:
         full = frame_baseline(full)
     loader = DATASETS[dataset][0]
     return Reproduction(
         name=name, paper=PAPER, dataset=_dataset(dataset),
         model=ModelSpec(f"kcenter_{kind}", build_kcenter_model, full, _smoke_model(full),
-                        _example_input, official_num_params=None),
+                        _example_input, official_num_params=OFFICIAL_PARAMS[released]),
         recipe=_recipe(kind, dataset), smoke_recipe=SMOKE_RECIPE,
         protocol=_protocol(kind, dataset, frames), task=TASK,
         expected=[r for r in EXPECTED if r.reproduction == name], metrics=["acc@1", "acc@5"],

@@ -19,6 +19,13 @@ RELEASED = {
                                   "kept_frames": 0, "time_division": 8},
 }
 
+# parameter counts of the official models (../shared/golden README, "Full official size")
+OFFICIAL_PARAMS = {
+    "kcenter_vit_kinetics": 86_130_832, "kcenter_vit_ssv2": 85_957_038,
+    "kcenter_timesformer_kinetics": 121_584_784, "kcenter_timesformer_ssv2": 121_410_990,
+    "kcenter_motionformer_kinetics": 107_392_144, "kcenter_motionformer_ssv2": 107_218_350,
+}
+
 
 def frame_baseline(settings: dict) -> dict:
     """The same model with 8 whole frames instead of K-center patches (1,568 tokens): ViT

@@ -12,8 +12,11 @@ kinetics_mp4.py + decoder.py, datasets/ssv2/ssv2.py; parsers in ``common.video``
   ``<frames>/<id>/<id>_<idx:06d>.jpeg`` (0-based); 32 TSN segments (random frame in each in
   training, the middle at test). Val and test read the validation json.
 
-The loader ships normalised float frames [3, 32, 224, 224] (mean = std = 0.5, as released);
-the model builds the dense 32x14x14x771 grid on the device (``tokens.patch_grid``).
+The loader ships uint8 frames [3, 32, 224, 224] (4.8 MB, a quarter of the official float32
+32x14x14x771 grid it replaces); the model normalises them (mean = std = 0.5, as released) and
+builds the dense grid on the device (``tokens.patch_grid``). Resizing happens before the
+rounding to uint8, so a pixel differs from the official float pipeline by at most 0.5/255
+before normalisation; ``ship: "float32"`` ships the normalised floats as released.
 Training augmentation: short side 1/U(1/320, 1/256), random 224 crop; Kinetics: flip 0.5 and
 colour jitter on normalised frames; SSv2: RandAugment ``rand-m20-mstd0.5-inc1`` (timm clips
 the magnitude to 10), no flip. Test: short side 224, 3 crops.
@@ -37,11 +40,14 @@ from reproducers.harness.errors import UserError
 NUM_FRAMES = 32
 KINETICS_STRIDE, KINETICS_FPS = 8, 30.0
 TEST_STARTS = ("zero", "centre")
+SHIP = ("uint8", "float32")
 
 
 def _transform_config(dataset: str, config: dict) -> dict:
-    cfg = {"dataset": "k400" if dataset == "kinetics" else "ssv2", "mean": (0.5,) * 3,
-           "std": (0.5,) * 3, "crop_size": config.get("crop_size", 224),
+    raw = config.get("ship", "uint8") == "uint8"  # keep 0..255 through resize and crop
+    cfg = {"dataset": "k400" if dataset == "kinetics" else "ssv2",
+           "mean": (0.0,) * 3 if raw else (0.5,) * 3,
+           "std": (1 / 255,) * 3 if raw else (0.5,) * 3, "crop_size": config.get("crop_size", 224),
            "train_crop": "short_side_jitter",
            "jitter_scales": tuple(config.get("jitter_scales", (256, 320))),
            "inverse_uniform": True, "test_scale": config.get("crop_size", 224)}
@@ -76,13 +82,23 @@ class ColourJitter:
 
 
 class KCenterTransform:
+    """uint8 [T, H, W, 3] -> [3, T, crop, crop]: uint8 (``ship="uint8"``) or normalised
+    float32 (``ship="float32"``). Kinetics colour jitter acts on normalised frames, so with
+    uint8 shipping it runs in the training step instead (``task``)."""
+
     def __init__(self, dataset: str, config: dict, train: bool):
+        self.ship = config.get("ship", "uint8")
+        if self.ship not in SHIP:
+            raise UserError(f"ship {self.ship!r}: use one of {SHIP}")
         self.base = build_clip_transform(_transform_config(dataset, config), train)
-        self.jitter = ColourJitter() if train and dataset == "kinetics" and config.get(
-            "colour_jitter", True) else None
+        self.jitter = ColourJitter() if (train and dataset == "kinetics" and self.ship ==
+                                         "float32" and config.get("colour_jitter", True)) \
+            else None
 
     def __call__(self, frames: np.ndarray, spatial_idx: int | None = None) -> torch.Tensor:
         x = self.base(frames) if spatial_idx is None else self.base(frames, spatial_idx)
+        if self.ship == "uint8":
+            return x.round_().clamp_(0, 255).to(torch.uint8)
         return self.jitter(x).contiguous() if self.jitter is not None else x
 
 

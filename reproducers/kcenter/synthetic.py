@@ -29,21 +29,21 @@ KINETICS_LABELS = ["flash blue", "flash green", "flash red", "flash yellow", "fl
 
 
 def event_clip(label: int, rng: np.random.Generator, frames: int, size: int,
-               event_frames: int = 3, patch: int = 16) -> np.ndarray:
-    """uint8 [frames, size, size, 3]: a drifting field plus the class's short flash."""
+               event_frames: int = 3, square: int = 24) -> np.ndarray:
+    """uint8 [frames, size, size, 3]: a grey, slowly drifting field plus the class's short
+    flash (a saturated square of ``square`` pixels, so it covers at least one whole patch)."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    phase = rng.uniform(0, 2 * np.pi, 3)
-    freq = rng.uniform(1.0, 3.0, 3)
-    base = rng.uniform(60, 160, 3)
+    phase = rng.uniform(0, 2 * np.pi)
+    freq = rng.uniform(1.0, 3.0)
+    level = rng.uniform(90, 150)
     clip = np.empty((frames, size, size, 3), np.float32)
     for t in range(frames):
-        for c in range(3):
-            clip[t, ..., c] = base[c] + 40 * np.sin(2 * np.pi * freq[c] * (x + y) / 2
-                                                    + phase[c] + 0.05 * t)
+        clip[t] = (level + 30 * np.sin(2 * np.pi * freq * (x + y) / 2 + phase + 0.05 * t)
+                   )[..., None]
     clip += rng.normal(0, 4, clip.shape)
     start = int(rng.integers(0, frames - event_frames + 1))
-    top, left = (int(v) for v in rng.integers(0, size - patch + 1, 2))
-    clip[start:start + event_frames, top:top + patch, left:left + patch] = COLOURS[label]
+    top, left = (int(v) for v in rng.integers(0, size - square + 1, 2))
+    clip[start:start + event_frames, top:top + square, left:left + square] = COLOURS[label]
     return np.clip(clip, 0, 255).astype(np.uint8)
 
 

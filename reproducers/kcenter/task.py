@@ -24,7 +24,9 @@ from reproducers.common.schedules import one_dim, param_groups, warmup_cosine
 from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit
 from reproducers.common.video.dataset import collate_drop_bad
 
+from .data import ColourJitter
 from .models.pretrained import load_image_checkpoint
+from .tokens import normalise_uint8
 
 
 def _device(ctx) -> str:
@@ -99,10 +101,16 @@ def train(ctx) -> dict:
     total = max(2, cfg.steps_per_epoch(len(train_set)) * recipe.epochs)
     scheduler = warmup_cosine(optimizer, 0, total, min_lr=float(opts.get("end_lr", 0.0)))
     smoothing = float(opts.get("label_smoothing", 0.2))
+    jitter = None
+    if (ctx.data_config.get("dataset") == "kinetics" and ctx.data_config.get("colour_jitter", True)
+            and ctx.data_config.get("ship", "uint8") == "uint8"):
+        jitter = ColourJitter()  # on normalised frames, as released; here on the device
 
     def step_loss(m, batch):
         x = batch["frames"].to(device, non_blocking=True)
         y = batch["label"].to(device, non_blocking=True)
+        if jitter is not None:
+            x = torch.stack([jitter(clip) for clip in normalise_uint8(x)])
         return F.cross_entropy(m(x), y, label_smoothing=smoothing)
 
     def run_eval(m):

@@ -29,7 +29,7 @@ def test_event_is_short_and_stands_out():
     blue = (clip[..., 2].astype(int) - clip[..., :2].max(-1)) > 150
     frames_with_event = np.flatnonzero(blue.any((1, 2)))
     assert len(frames_with_event) == 3 and np.ptp(frames_with_event) == 2
-    assert blue[frames_with_event[0]].sum() == 16 * 16
+    assert blue[frames_with_event[0]].sum() == 24 * 24  # covers at least one whole patch
 
 
 @pytest.mark.parametrize("dataset", ["ssv2", "kinetics"])
@@ -40,10 +40,24 @@ def test_layouts_load_with_official_split_rules(roots, dataset):
     test = build_video(roots[dataset], "test", cfg)  # val and test read the same file
     assert len(train.samples) == 4 and val.ids == test.ids and len(val.samples) == 2
     item = train[0]
-    assert item["frames"].shape == (3, 32, 64, 64) and item["frames"].dtype == torch.float32
-    assert item["frames"].min() >= -1.0001 and item["frames"].max() <= 1.0001
+    assert item["frames"].shape == (3, 32, 64, 64) and item["frames"].dtype == torch.uint8
     assert len(val) == 2 * 3  # 1 temporal x 3 spatial views
     assert {val[i]["view_index"] for i in range(3)} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("dataset", ["ssv2", "kinetics"])
+def test_uint8_shipping_matches_the_float_pipeline_within_rounding(roots, dataset):
+    from reproducers.kcenter.tokens import normalise_uint8
+    cfg = {**LOADER, "dataset": dataset}
+    shipped = build_video(roots[dataset], "val", cfg)
+    floats = build_video(roots[dataset], "val", {**cfg, "ship": "float32"})
+    for view in range(3):
+        a, b = shipped[view]["frames"], floats[view]["frames"]
+        assert b.dtype == torch.float32 and b.min() >= -1.0001 and b.max() <= 1.0001
+        assert (normalise_uint8(a) - b).abs().max() <= 1 / 255 + 1e-6  # 0.5/255 before /0.5
+    assert a.numel() * a.element_size() * 4 == b.numel() * b.element_size()
+    with pytest.raises(UserError, match="ship"):
+        build_video(roots[dataset], "val", {**cfg, "ship": "float16"})
 
 
 def test_kinetics_test_clip_starts_at_zero_as_released_or_centred():
@@ -65,10 +79,11 @@ def test_model_builds_the_patch_grid_from_loader_frames(roots):
     rep = next(r for r in REPRODUCTIONS if r.name == "kcenter_vit_ssv2")
     model = rep.model.factory(**{**rep.model.smoke, "num_classes": 2}).eval()
     frames = build_video(roots["ssv2"], "val", {**LOADER, "dataset": "ssv2"})[0]["frames"]
-    from reproducers.kcenter.tokens import patch_grid
+    from reproducers.kcenter.tokens import normalise_uint8, patch_grid
     x = frames[None]
     init = torch.tensor([5])
-    torch.testing.assert_close(model(x, init=init), model(patch_grid(x), init=init))
+    grid = patch_grid(normalise_uint8(x))
+    torch.testing.assert_close(model(x, init=init), model(grid, init=init))
 
 
 def test_twelve_reproductions_declared():

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.init import trunc_normal_
 
 from ..sampler import KCenterSampler
-from ..tokens import TokenPlan, Tokens, patch_grid, select_tokens
+from ..tokens import TokenPlan, Tokens, normalise_uint8, patch_grid, select_tokens
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -87,9 +87,11 @@ class KCenterBackbone(nn.Module):
 
     def select(self, x: torch.Tensor, init: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> Tokens:
-        """Tokens of ``x``: the dense grid [B, T, g, g, 3P^2 + 3] or normalised frames
-        [B, 3, T, H, W] (what the loader ships), cut into the grid here, on x's device."""
+        """Tokens of ``x``: the dense grid [B, T, g, g, 3P^2 + 3], or frames [B, 3, T, H, W]
+        (uint8 as the loader ships them, or normalised floats) cut into the grid here, on
+        x's device."""
         with torch.no_grad():
+            x = normalise_uint8(x) if x.dtype == torch.uint8 else x
             x = x.to(self.pos_embed.dtype)
             patch = self.patch_embed.patch_size
             if x.shape[-1] != 3 * patch * patch + 3:
