@@ -132,7 +132,7 @@ def build_video(root, split: str, config: dict, *, train: bool = False) -> Video
               "views": views, "max_bad_fraction": float(config.get("max_bad_fraction", 0.0))}
     if dataset == "kinetics":
         csv_split = "train" if split == "train" else "val"  # val and test read val.csv
-        index = kinetics.build_split(root, csv_split, classes=config.get("classes"))
+        index = kinetics.build_split(root, csv_split)  # classes: sorted labels of that csv
         return VideoClipDataset.from_split(
             index, index_fn=KineticsIndices(config.get("kinetics_test_start", "zero")),
             **common)
