@@ -1,0 +1,93 @@
+"""K-center sampler vs a plain re-statement of the official algorithm, full size, side by side.
+
+The released batches: ViT (3 kept frames of 32: 29 frames = 5,684 candidates, k 980, one
+segment), Motionformer (8 segments of 4 frames = 784 candidates, k 196 each) and TimeSformer
+(the same plus one pick per spatial cell, sorted). The input is a synthetic clip (per-patch
+colours, a moving wave, pixel noise) normalised to [-1, 1] and patchified as the official
+loaders do. Both run in float32 with the threads torch was given; the official re-statement
+builds the full pairwise matrix (``torch.cdist``) and takes one Python step per pick.
+
+Each case asserts identical picks in float64 (in float32 two matrix products may round a
+near-tie differently; whether the float32 picks agree is recorded) and stores both times,
+their ratio, the time of the one-row-per-pick strategy (the GPU default) and the official
+multiply-adds in ``extra_info``. The timed body is this sampler (CPU default: blocks). Run: pytest benchmarks/test_kcenter_sampler.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from reproducers.kcenter.reference import reference_sampler
+from reproducers.kcenter.sampler import KCenterSampler, sampler_macs
+from reproducers.kcenter.tokens import patch_grid
+
+BATCH = 2
+CASES = {  # name: (frames seen by the sampler, time division, space division, sorted, k)
+    "vit": (29, 1, 1, False, 980),
+    "motionformer": (32, 8, 1, False, 1568),
+    "timesformer": (32, 8, 14, True, 1568),
+}
+
+
+def synthetic_grid(batch: int, frames: int, seed: int = 0, grid: int = 14) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    side = grid * 16
+    colours = torch.rand(batch, 3, 1, grid, 1, grid, 1, generator=g) * 1.2 - 0.6
+    colours = colours.expand(batch, 3, frames, grid, 16, grid, 16).reshape(
+        batch, 3, frames, side, side)
+    t = torch.arange(frames).view(1, 1, frames, 1, 1)
+    y = torch.arange(side).view(1, 1, 1, side, 1)
+    x = torch.arange(side).view(1, 1, 1, 1, side)
+    wave = 0.3 * torch.sin(0.05 * x + 0.03 * y + 0.4 * t)
+    noise = 0.1 * torch.randn(batch, 3, frames, side, side, generator=g)
+    return patch_grid((colours + wave + noise).clamp(-1, 1))
+
+
+def _best_of(fn, rounds: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(rounds):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_kcenter_sampler_vs_official(benchmark, case):
+    frames, S, D, sort, k = CASES[case]
+    x = synthetic_grid(BATCH, frames)
+    init = torch.randint(0, 10_000, (BATCH * S,), generator=torch.Generator().manual_seed(1))
+    sampler = KCenterSampler(time_division=S, space_division=D, sort_indices=sort)
+
+    def ours():
+        return sampler(x, k, init=init)
+
+    def official():
+        return reference_sampler(x, k, S, D, sort, init=init)
+
+    official_s, (ref_patches, ref_indices) = _best_of(official, 2)
+    ours_s, selection = _best_of(ours, 2)
+    incremental = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
+                                 strategy="incremental")
+    incremental_s, by_rows = _best_of(lambda: incremental(x, k, init=init), 1)
+    float32_same = torch.equal(selection.indices, ref_indices)
+    x64 = x.double()
+    same64 = torch.equal(sampler(x64, k, init=init).indices,
+                         reference_sampler(x64, k, S, D, sort, init=init)[1])
+    assert same64, "float64 picks differ from the official algorithm"
+    if float32_same:
+        assert torch.equal(selection.patches, ref_patches)
+    n = frames * 196
+    benchmark.extra_info.update({
+        "case": case, "batch": BATCH, "candidates": n, "k": k, "segments": S,
+        "official_s": official_s, "ours_s": ours_s, "speedup": official_s / ours_s,
+        "incremental_s": incremental_s,
+        "incremental_identical_picks": torch.equal(by_rows.indices, selection.indices),
+        "float32_identical_picks": float32_same, "float64_identical_picks": same64,
+        "official_gmacs_per_sample": sampler_macs(n, k, S) / 1e9,
+        "threads": torch.get_num_threads(),
+    })
+    benchmark.pedantic(ours, rounds=3, iterations=1)

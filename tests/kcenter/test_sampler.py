@@ -1,0 +1,105 @@
+"""The K-center sampler against the plain re-statement of the official algorithm on random
+inputs (float64, so no rounding near-tie can split them), its strategies, seeds and errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reproducers.kcenter.reference import reference_kcenter, reference_sampler
+from reproducers.kcenter.sampler import (
+    KCenterSampler,
+    greedy_kcenter,
+    sampler_macs,
+    spatial_cells,
+)
+
+
+def _grid(seed: int, batch=2, frames=8, side=4, channels=771):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, frames, side, side, channels, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("strategy", ["blocks", "incremental"])
+@pytest.mark.parametrize("block", [1, 5, 32])
+def test_greedy_equals_official_restatement(seed, strategy, block):
+    g = torch.Generator().manual_seed(100 + seed)
+    points = torch.randn(3, 120, 30, generator=g, dtype=torch.float64)
+    first = torch.randint(0, 120, (3,), generator=g)
+    expected = reference_kcenter(points, 40, first)
+    got = greedy_kcenter(points, 40, first, block=block, positions=15, strategy=strategy)
+    assert torch.equal(got, expected)
+    cells = spatial_cells(4, 5, 5, 5)  # 25 one-patch cells x 4 frames
+    points, first = points[:, :100], first % 100
+    expected = reference_kcenter(points, 25, first, cells)
+    got = greedy_kcenter(points, 25, first, cells, block=block, positions=25,
+                         strategy=strategy)
+    assert torch.equal(got, expected)
+    assert all(len(set(cells[row].tolist())) == 25 for row in got)  # one pick per cell
+
+
+@pytest.mark.parametrize("S,D,sort", [(1, 1, False), (2, 1, False), (2, 4, True), (4, 4, True)])
+def test_sampler_equals_official_restatement(S, D, sort):
+    x = _grid(S * 10 + D)
+    k = S * (D * D if D > 1 else 12)
+    init = torch.arange(2 * S) * 37
+    ours = KCenterSampler(time_division=S, space_division=D, sort_indices=sort)(x, k, init)
+    patches, indices = reference_sampler(x, k, S, D, sort, init)
+    assert torch.equal(ours.indices, indices) and torch.equal(ours.patches, patches)
+
+
+def test_random_first_pick_is_seeded_by_generator_and_global_rng():
+    x = _grid(0)
+    sampler = KCenterSampler(time_division=2)
+    a = sampler(x, 8, generator=torch.Generator().manual_seed(5)).indices
+    b = sampler(x, 8, generator=torch.Generator().manual_seed(5)).indices
+    assert torch.equal(a, b)
+    firsts = {tuple(sampler(x, 8, generator=torch.Generator().manual_seed(s))
+                    .selection_order[:, 0].tolist()) for s in range(6)}
+    assert len(firsts) > 1  # random per seed, as released
+    torch.manual_seed(3)
+    c = sampler(x, 8).indices
+    torch.manual_seed(3)
+    assert torch.equal(sampler(x, 8).indices, c)
+
+
+def test_coordinate_weights_copy_or_in_place():
+    x = _grid(1)
+    kept = x.clone()
+    KCenterSampler(kcenter_ws=2.0, kcenter_wt=0.5)(x, 10, torch.tensor([0, 1]))
+    assert torch.equal(x, kept)
+    KCenterSampler(kcenter_ws=2.0, kcenter_wt=0.5, scale_in_place=True)(x, 10,
+                                                                        torch.tensor([0, 1]))
+    assert torch.equal(x[..., -3:], kept[..., -3:] * torch.tensor([0.5, 2.0, 2.0],
+                                                                   dtype=x.dtype))
+
+
+def test_bad_settings_raise():
+    x = _grid(2)
+    with pytest.raises(ValueError, match="one patch per cell"):
+        KCenterSampler(time_division=2, space_division=4)(x, 10)
+    with pytest.raises(ValueError, match="init needs 4"):
+        KCenterSampler(time_division=2)(x, 8, torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="k-center needs"):
+        greedy_kcenter(x.reshape(2, -1, 771), 200, torch.tensor([0, 0]))
+    with pytest.raises(ValueError, match="strategy"):
+        greedy_kcenter(x.reshape(2, -1, 771), 2, torch.tensor([0, 0]), strategy="x")
+
+
+def test_macs_of_the_released_vit_and_segmented_models():
+    assert sampler_macs(5684, 980) == 5684 * 5684 * 773  # ~25.0 G, the official full matrix
+    assert round(sampler_macs(5684, 980) / 1e9, 1) == 25.0
+    assert sampler_macs(6272, 1568, segments=8) == 8 * 784 * 784 * 773
+    assert sampler_macs(5684, 980, rows=980) == 980 * 5684 * 773
+
+
+def test_flop_count_adds_the_official_distance_matrix():
+    from reproducers.harness.flops import count_flops
+    from reproducers.kcenter.models import build_kcenter_model
+
+    model = build_kcenter_model("vit", 5, num_frames=8, crop_size=64, embed_dim=32, depth=2,
+                                num_heads=2, total_tokens=80, kept_frames=3)
+    report = count_flops(model, torch.randn(1, 8, 4, 4, 771))
+    assert report.agrees
+    assert report.by_operator["greedy"] * 1e9 == pytest.approx(sampler_macs(80, 32))
