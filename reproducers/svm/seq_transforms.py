@@ -16,7 +16,7 @@ Image operations use OpenCV exactly as mmcv's ``cv2`` backend does (bilinear
 official pipeline under OpenCV 4 (pinned ``<5``: OpenCV 5.1's ``warpPerspective`` no longer
 quantises coordinates to 1/32 pixel, up to 5 grey levels apart; a test pins the OpenCV 4
 result). Arithmetic on pixel values is numpy, never cv2 with array "scalars"
-(``imnormalize``). OpenCV (``opencv-python``) is part of the ``svm`` extra.
+(``imnormalize``). OpenCV is imported on first use (``extra.LazyModule``).
 
 Formats
 -------
@@ -50,8 +50,11 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
+
+from .extra import LazyModule
+
+cv2 = LazyModule("cv2")  # imported on first use, like the rest of the svm extra
 
 Frame = dict[str, Any]
 Clip = list[Frame]
