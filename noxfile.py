@@ -132,7 +132,8 @@ def reproduce(session: nox.Session) -> None:
 
     Installs SVM's optional extra only for an ``svm_*`` reproduction."""
     args = session.posargs or DEFAULT_REPRODUCTION
-    py = install(session, ("svm",) if args[0].startswith("svm") else ())
+    svm = any(a.startswith("svm_") for a in args if not a.startswith("-"))
+    py = install(session, ("svm",) if svm else ())
     session.run(py, "-m", "reproducers", "run", *args, external=True)
 
 
