@@ -3,13 +3,19 @@
     nox -s reproduce                      # embedded default: vis4mer_breakfast --smoke, then report
     nox -s reproduce -- NAME [flags]      # any reproduction, flags as `python -m reproducers run`
     nox -s tests                          # the test suite (what CI runs)
+    nox -s tests-latest                   # the same on the newest releases (no constraints)
     nox -s benchmarks                     # pytest benchmarks --benchmark-only
     nox -s report                         # regenerate reports/results.md from the records
     nox -s lint                           # ruff
 
 All sessions share one virtual environment, ``.venv`` in the repository, created and
-updated on demand (re-installed when pyproject.toml or this file changes), because the
-torch install is several GB and every session needs it.
+updated on demand (re-installed when pyproject.toml, constraints.txt or this file changes),
+because the torch install is several GB and every session needs it. Versions are pinned by
+``constraints.txt`` (what CI tested; torch is pinned here instead, so a machine with another
+torch can use the same constraints). SVM's optional extra (mmcv 2.1 built from source, mmdet,
+OpenCV) is installed only for the sessions that need it: ``tests`` always, ``reproduce`` for
+an ``svm_*`` reproduction. ``tests-latest`` resolves everything afresh in ``.venv-latest``
+(newest torch too) so the next breaking release is seen before users see it.
 """
 
 from __future__ import annotations
@@ -24,74 +30,110 @@ import nox
 
 ROOT = Path(__file__).parent
 VENV = ROOT / ".venv"
-STAMP = VENV / ".installed"
+CONSTRAINTS = ROOT / "constraints.txt"
 # The standard torch build from the package index (its torchvision matches; a local CPU-only
 # torch wheel found through a pip config's find-links may lack a matching torchvision, so the
 # torch install runs pip in isolated mode). Override with REPRODUCERS_TORCH_SPEC.
 TORCH_SPEC = os.environ.get("REPRODUCERS_TORCH_SPEC", "torch==2.13.0 torchvision==0.28.0").split()
 DEFAULT_REPRODUCTION = ["vis4mer_breakfast", "--smoke"]
+# extras that pull in the svm extra (mmcv must be built before pip resolves them)
+WITH_SVM = {"svm", "test", "dev"}
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["tests"]
 
 
-def _python() -> str:
-    return str(VENV / "bin" / "python")
+def _python(venv: Path = VENV) -> str:
+    return str(venv / "bin" / "python")
 
 
-def _fingerprint() -> str:
+def _fingerprint(constraints: bool) -> str:
     h = hashlib.sha256()
-    for name in ("pyproject.toml", "noxfile.py"):
+    for name in ("pyproject.toml", "noxfile.py") + (("constraints.txt",) if constraints else ()):
         h.update((ROOT / name).read_bytes())
     h.update(" ".join(TORCH_SPEC).encode())
     return h.hexdigest()
 
 
-def install(session: nox.Session) -> str:
-    """Create/refresh .venv with torch and the project (editable, with test extras)."""
-    want = _fingerprint()
-    if STAMP.exists() and STAMP.read_text() == want:
-        return _python()
-    if not (VENV / "bin" / "python").exists():
-        session.run(sys.executable, "-m", "venv", str(VENV), external=True)
-    py = _python()
+def _pip_cache_args() -> list[str]:
+    """pip --isolated ignores PIP_* variables: pass the cache choice on explicitly."""
+    if os.environ.get("PIP_NO_CACHE_DIR", "").lower() in ("1", "true", "yes", "on"):
+        return ["--no-cache-dir"]
+    return ["--cache-dir", os.environ["PIP_CACHE_DIR"]] if os.environ.get("PIP_CACHE_DIR") else []
+
+
+def install(session: nox.Session, extras: tuple[str, ...] = ("dev",), venv: Path = VENV,
+            constraints: bool = True) -> str:
+    """Create/refresh ``venv`` with torch and the project (editable) with ``extras``.
+
+    The stamp records the fingerprint and the extras installed; asking for more extras later
+    adds them. ``constraints=False`` (tests-latest) installs the newest torch and resolves
+    every other package afresh."""
+    stamp = venv / ".installed"
+    want = _fingerprint(constraints)
+    have = stamp.read_text().split() if stamp.exists() else []
+    current = have[:1] == [want]
+    have_extras = set(have[1:]) if current else set()
+    if current and set(extras) <= have_extras:
+        return _python(venv)
+    extras = tuple(sorted(have_extras | set(extras)))
+    if not (venv / "bin" / "python").exists():
+        session.run(sys.executable, "-m", "venv", str(venv), external=True)
+    py = _python(venv)
+    pin = ["-c", str(CONSTRAINTS)] if constraints else []
     session.run(py, "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
-    session.run(py, "-m", "pip", "install", "-q", "--isolated", *TORCH_SPEC, external=True)
-    install_mmcv(session, py)
-    session.run(py, "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]", external=True)
-    STAMP.write_text(want)
+    torch = TORCH_SPEC if constraints else ["--upgrade", "torch", "torchvision"]
+    session.run(py, "-m", "pip", "install", "-q", "--isolated", *_pip_cache_args(), *torch,
+                external=True)
+    if WITH_SVM & set(extras):
+        install_mmcv(session, py, pin)
+    target = f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)
+    session.run(py, "-m", "pip", "install", "-q", *pin, "-e", target, external=True)
+    stamp.write_text(" ".join((want,) + extras))
     return py
 
 
-def install_mmcv(session: nox.Session, py: str) -> None:
+def install_mmcv(session: nox.Session, py: str, pin: list[str]) -> None:
     """mmcv 2.1 with its compiled ops (mmdet 3.3's YOLOX post-processing needs ``nms``).
 
     There is no wheel for current torch: it is built from source against the installed torch
-    (setuptools < 70, no build isolation, MMCV_WITH_OPS=1; about 15 minutes on 2 cores the
+    (setuptools < 70, no build isolation, MMCV_WITH_OPS=1; about 20 minutes on 2 cores the
     first time, then pip's wheel cache serves it). setuptools goes back to torch's range
     afterwards."""
     check = "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'"
     if subprocess.run([py, "-c", check], capture_output=True).returncode == 0:
         return
-    session.run(py, "-m", "pip", "install", "-q", "setuptools<70", "wheel", "mmengine>=0.10,<0.11",
-                external=True)
-    session.run(py, "-m", "pip", "install", "--no-build-isolation", "mmcv==2.1.0",
+    session.run(py, "-m", "pip", "install", "-q", *pin, "setuptools<70", "wheel",
+                "mmengine>=0.10,<0.11", external=True)
+    session.run(py, "-m", "pip", "install", "--no-build-isolation", *pin, "mmcv==2.1.0",
                 external=True, env={"MMCV_WITH_OPS": "1", "MAX_JOBS": str(os.cpu_count() or 2)})
     session.run(py, "-m", "pip", "install", "-q", "setuptools>=77", external=True)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (extra pytest arguments after --)."""
-    py = install(session)
+    """Run the test suite (extra pytest arguments after --), SVM's extra included."""
+    py = install(session, ("dev", "svm"))
+    session.run(py, "-m", "pytest", *(session.posargs or ["tests"]), external=True)
+
+
+@nox.session(name="tests-latest")
+def tests_latest(session: nox.Session) -> None:
+    """The test suite on the newest releases (no constraints.txt, newest torch), in its own
+    ``.venv-latest``: run it on a schedule; a failure here is the next break users would hit."""
+    py = install(session, ("dev", "svm"), venv=ROOT / ".venv-latest", constraints=False)
+    session.run(py, "-m", "pip", "list", "--format=freeze", external=True, silent=False)
     session.run(py, "-m", "pytest", *(session.posargs or ["tests"]), external=True)
 
 
 @nox.session
 def reproduce(session: nox.Session) -> None:
-    """Run a reproduction: `nox -s reproduce -- NAME [--smoke] [--data-root DIR] ...`."""
-    py = install(session)
+    """Run a reproduction: `nox -s reproduce -- NAME [--smoke] [--data-root DIR] ...`.
+
+    Installs SVM's optional extra only for an ``svm_*`` reproduction."""
     args = session.posargs or DEFAULT_REPRODUCTION
+    svm = any(a.startswith("svm_") for a in args if not a.startswith("-"))
+    py = install(session, ("svm",) if svm else ())
     session.run(py, "-m", "reproducers", "run", *args, external=True)
 
 
@@ -106,7 +148,7 @@ def benchmarks(session: nox.Session) -> None:
 @nox.session
 def report(session: nox.Session) -> None:
     """Regenerate reports/results.md from reports/records/."""
-    py = install(session)
+    py = install(session, ())
     session.run(py, "-m", "reproducers", "report", *session.posargs, external=True)
 
 

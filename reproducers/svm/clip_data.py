@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -44,6 +43,7 @@ from torch.utils.data import Dataset
 from ..common.mot.convert import half_split
 from ..common.mot.motchallenge import read_seqinfo
 from ..harness.errors import UserError
+from .extra import LazyModule
 from .seq_transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -55,6 +55,8 @@ from .seq_transforms import (
     impad_to_multiple,
     imrescale,
 )
+
+cv2 = LazyModule("cv2")  # imported on first use, like the rest of the svm extra
 
 __all__ = [
     "RESAMPLE_ONCE", "RESAMPLE_PER_EPOCH", "ClipSource", "official_sources",

@@ -33,6 +33,7 @@ from .clip_data import (
     mot_half_frame_range,
     official_sources,
 )
+from .extra import require
 from .seq_transforms import (
     SeqCompose,
     SeqFilterAnnotations,
@@ -154,6 +155,7 @@ def build_eval(root: Path, config: dict) -> MotEvalSet:
 
 
 def build(root, split: str, config: dict, train: bool = False):
+    require()  # the svm extra (OpenCV decodes, mmdet trains), or one line saying how
     root = Path(root)
     return build_train(root, config) if train else build_eval(root, config)
 

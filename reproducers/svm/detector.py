@@ -25,19 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import SViT, SViTConfig
+from .extra import require
 
 
 def _mmdet():
     """Import mmdet's YOLOX pieces (and register its task utilities: SimOTA, the losses)."""
-    try:
-        from mmdet.models.dense_heads import YOLOXHead
-        from mmdet.models.necks import YOLOXPAFPN
-        from mmdet.utils import register_all_modules
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        from reproducers.harness.errors import UserError
+    require()  # the svm extra, or a one-line UserError naming the install command
+    from mmdet.models.dense_heads import YOLOXHead
+    from mmdet.models.necks import YOLOXPAFPN
+    from mmdet.utils import register_all_modules
 
-        raise UserError(f"svm needs mmdet 3.3 with mmcv 2.1 built with its ops ({exc}); "
-                        "install them as README.md 'Install' says (nox does it)") from None
     register_all_modules(init_default_scope=True)
     return YOLOXPAFPN, YOLOXHead
 

@@ -12,9 +12,11 @@ functions they call (``Mosaic._mosaic_combine``, ``RandomAffine`` matrices,
 reading those files; no code is copied.
 
 Image operations use OpenCV exactly as mmcv's ``cv2`` backend does (bilinear
-``cv2.resize``, ``cv2.warpPerspective``, ``cv2.cvtColor`` for HSV and BGR->RGB), so pixels
-match the official pipeline. OpenCV (``opencv-python``) comes with mmengine / trackeval, the
-SVM dependencies.
+``cv2.resize``, ``cv2.warpPerspective``, ``cv2.cvtColor`` for HSV), so pixels match the
+official pipeline under OpenCV 4 (pinned ``<5``: OpenCV 5.1's ``warpPerspective`` no longer
+quantises coordinates to 1/32 pixel, up to 5 grey levels apart; a test pins the OpenCV 4
+result). Arithmetic on pixel values is numpy, never cv2 with array "scalars"
+(``imnormalize``). OpenCV is imported on first use (``extra.LazyModule``).
 
 Formats
 -------
@@ -48,8 +50,11 @@ import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
+
+from .extra import LazyModule
+
+cv2 = LazyModule("cv2")  # imported on first use, like the rest of the svm extra
 
 Frame = dict[str, Any]
 Clip = list[Frame]
@@ -115,16 +120,18 @@ def imrescale(img: np.ndarray, scale: tuple[int, int]) -> tuple[np.ndarray, floa
 
 def imnormalize(img: np.ndarray, mean: Sequence[float], std: Sequence[float],
                 to_rgb: bool = True) -> np.ndarray:
-    """``mmcv.imnormalize``: float32 copy, BGR->RGB if ``to_rgb``, subtract mean, multiply by
-    1/std (cv2 in-place ops, float64 constants)."""
-    out = img.astype(np.float32)  # always a copy
-    mean64 = np.float64(np.asarray(mean, dtype=np.float32).reshape(1, -1))
-    stdinv = 1 / np.float64(np.asarray(std, dtype=np.float32).reshape(1, -1))
+    """``mmcv.imnormalize``: float32 result of ``(x - mean) * (1 / std)``, BGR->RGB first if
+    ``to_rgb``. Plain numpy, not mmcv's in-place ``cv2.subtract``/``cv2.multiply`` with a
+    1x3 float64 array: OpenCV 5 reads that array as a matrix, not a per-channel scalar, and
+    gets images 1 or 3 pixels wide wrong (issue 11). Computed in float64 from the float32
+    mean/std and rounded once, which is bit-identical to mmcv's cv2 path under OpenCV 4 for
+    every uint8 value (tests/svm/test_seq_transforms.py)."""
+    x = np.asarray(img)
     if to_rgb:
-        cv2.cvtColor(out, cv2.COLOR_BGR2RGB, out)
-    cv2.subtract(out, mean64, out)
-    cv2.multiply(out, stdinv, out)
-    return out
+        x = x[..., ::-1]
+    mean64 = np.asarray(mean, dtype=np.float32).astype(np.float64)
+    stdinv = 1 / np.asarray(std, dtype=np.float32).astype(np.float64)
+    return ((x.astype(np.float64) - mean64) * stdinv).astype(np.float32)
 
 
 def impad_to_multiple(img: np.ndarray, divisor: int, pad_val: float = 0) -> np.ndarray:

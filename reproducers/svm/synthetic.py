@@ -13,10 +13,13 @@ from pathlib import Path
 from reproducers.common.mot.convert import convert_mot17
 from reproducers.common.mot.synthetic import write_synthetic_mot
 
+from .extra import require
+
 KEYS = ("num_seqs", "frames", "width", "height", "num_pedestrians")
 
 
 def synthesize(root, config, seed: int) -> dict:
+    require()  # a smoke run without the svm extra stops here, before writing anything
     root = Path(root)
     seqs = write_synthetic_mot(root / "MOT17", seed=seed, split="train",
                                **{k: config[k] for k in KEYS if k in config})

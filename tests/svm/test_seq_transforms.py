@@ -117,6 +117,72 @@ def test_normalize_numbers_bgr_to_rgb():
     assert IMAGENET_STD == (58.395, 57.12, 57.375)
 
 
+class _NoCv2:
+    """Stands in for the cv2 module: any use fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"normalisation must not call cv2.{name}")
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (2, 3), (3, 1), (5, 3), (4, 7), (16, 1422)])
+def test_normalize_is_per_channel_for_every_width_without_cv2(monkeypatch, hw):
+    """Issue 11: mmcv's cv2.subtract/multiply with a 1x3 array broke under OpenCV 5 for
+    images 1 or 3 pixels wide; numpy arithmetic is right for any width and any OpenCV."""
+    import reproducers.svm.seq_transforms as st
+
+    monkeypatch.setattr(st, "cv2", _NoCv2())
+    img = np.random.default_rng(sum(hw)).integers(0, 256, hw + (3,), dtype=np.uint8)
+    out = st.imnormalize(img, IMAGENET_MEAN, IMAGENET_STD, to_rgb=True)
+    assert out.dtype == np.float32 and out.shape == img.shape
+    rgb = img[..., ::-1].astype(np.float64)
+    expected = (rgb - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+    keep = st.imnormalize(img, IMAGENET_MEAN, IMAGENET_STD, to_rgb=False)
+    np.testing.assert_allclose(keep, (img - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD),
+                               rtol=0, atol=1e-6)
+    assert (img == np.random.default_rng(sum(hw)).integers(0, 256, hw + (3,),
+                                                           dtype=np.uint8)).all()  # untouched
+
+
+def test_normalize_bit_identical_to_mmcv_cv2_path_under_opencv4():
+    """Every uint8 value in every channel equals mmcv.imnormalize's float32 result under
+    OpenCV 4 (float64 arithmetic from the float32 mean/std, rounded once); values are those
+    of the official pipeline, pinned here without OpenCV."""
+    img = np.stack([np.arange(256)] * 3, -1).astype(np.uint8)[None]  # 1x256x3
+    out = SeqNormalize()([frame(img)])[0]["img"][0]
+    mean32, std32 = np.float32(IMAGENET_MEAN), np.float32(IMAGENET_STD)
+    ref = ((img[0, :, ::-1].astype(np.float64) - mean32.astype(np.float64))
+           * (1 / std32.astype(np.float64))).astype(np.float32)
+    np.testing.assert_array_equal(out, ref)
+    # spot values, float32 bit patterns under OpenCV 4.14 + mmcv's cv2 path
+    assert out[0].tolist() == [-2.1179039478302, -2.0357143878936768, -1.804444432258606]
+    assert out[255].tolist() == [2.248908281326294, 2.4285714626312256, 2.640000104904175]
+
+
+def test_affine_warp_is_opencv4_fixed_point_bilinear():
+    """SeqRandomAffine warps with cv2.warpPerspective, which under OpenCV 4 (the official
+    pipeline's) quantises source coordinates to 1/32 pixel and blends with 15-bit weights.
+    OpenCV 5.1 does not (up to 3 grey levels apart here): a new OpenCV that changes
+    augmented pixels fails here first (``nox -s tests-latest``)."""
+    import cv2
+
+    img = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    for dx in (0.5, 0.3, 1 / 32, 0.25):
+        matrix = np.array([[1, 0, dx], [0, 1, 0], [0, 0, 1]], np.float64)
+        # the call SeqRandomAffine makes
+        out = cv2.warpPerspective(img, matrix, dsize=(30, 20), borderValue=(114, 114, 114))
+        q = np.round((np.arange(30) - dx) * 32).astype(int)
+        x0, w1 = q >> 5, np.round((q & 31) / 32 * 32768).astype(int)
+
+        def px(i):
+            inside = ((i >= 0) & (i < 30))[None, :, None]
+            return np.where(inside, img.astype(int)[:, np.clip(i, 0, 29)], 114)
+
+        ref = (px(x0) * (32768 - w1)[None, :, None] + px(x0 + 1) * w1[None, :, None]
+               + (1 << 14)) >> 15
+        np.testing.assert_array_equal(out.astype(int)[:, 1:-1], ref[:, 1:-1], err_msg=f"{dx=}")
+
+
 def test_filter_rule_strict_and_keeps_empty_frames():
     boxes = [[0, 0, 1, 5], [0, 0, 5, 1], [0, 0, 1.5, 1.5], [0, 0, 2, 2]]
     clip = [frame(flat(8, 8, 0), boxes, ids=[10, 11, 12, 13]),
