@@ -389,7 +389,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
             save_state()
     finally:
         steplog.close()
-    if main:
+    if main and prog.global_step > 0:  # a run of no step has nothing to publish
         ck.publish(out_dir)
     barrier()
     if cfg.select == "best" and prog.selected_epoch == 0:
