@@ -82,7 +82,7 @@ def load_training_state(path: Path) -> dict:
     try:
         state = load_checkpoint(path)
     except Exception as exc:  # truncated, corrupt, not a torch file, pickled objects
-        why = " ".join(str(exc).split())[:200]
+        why = " ".join(str(exc).split()).split(". ")[0][:160]  # torch's first sentence
         raise UserError(f"--resume {path}: not a readable training checkpoint "
                         f"({type(exc).__name__}: {why}); move it away or run without "
                         f"--resume") from None
