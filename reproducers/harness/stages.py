@@ -304,7 +304,7 @@ def _train_facts(result: dict, config: dict, run_hash: str, resume_file: Path | 
     """What the train record must say besides the task's result: the content hashes of the
     files it points at, the run hash, where it resumed from; a run that made no optimizer
     step is refused (its weights would be an older run's)."""
-    steps = result.get("steps")
+    steps = result.get("steps", result.get("frame_steps"))  # optimizer steps (per frame)
     if steps is not None and steps <= 0:
         epochs = config["recipe"].get("epochs")
         raise UserError(f"train made 0 optimizer steps (epochs={epochs}): no weights of this "
