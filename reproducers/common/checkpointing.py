@@ -204,18 +204,40 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+PARTIAL_OWNER = "partial.run_id"  # which run (``setup["run_id"]``) wrote the partial files
+
+
 def publish(out_dir: Path, names=PUBLISHED) -> None:
     """A run that ended: its partial weights and logs replace the last finished run's."""
     for name in names:
         final = Path(out_dir) / name
         if partial_path(final).exists():
             partial_path(final).replace(final)
+    (Path(out_dir) / PARTIAL_OWNER).unlink(missing_ok=True)
 
 
 def discard_partials(out_dir: Path, names=PUBLISHED) -> None:
-    """A fresh start: the partial files of an interrupted run are not this run's."""
+    """The partial files of an interrupted run that is not the one continuing now."""
     for name in names:
         partial_path(Path(out_dir) / name).unlink(missing_ok=True)
+    (Path(out_dir) / PARTIAL_OWNER).unlink(missing_ok=True)
+
+
+def claim_partials(out_dir: Path, run_id: str | None, fresh: bool) -> str:
+    """Make the partial files ``run_id``'s before it writes any: a fresh run discards
+    whatever is there; a resumed run keeps them only when its own run wrote them (a later
+    run killed before its first checkpoint may have written others). Returns "fresh",
+    "ours" (partial files of the resumed run), "none" (no partial files: the finished files
+    are the resumed run's) or "other" (another run's, discarded: the step log restarts)."""
+    owner_file = Path(out_dir) / PARTIAL_OWNER
+    owner = owner_file.read_text().strip() if owner_file.exists() else None
+    found = "fresh" if fresh else "ours" if owner == run_id else "none" if owner is None \
+        else "other"
+    if found != "ours":
+        discard_partials(out_dir)
+    if run_id is not None:
+        write_atomic(owner_file, lambda p: p.write_text(run_id + "\n"))
+    return found
 
 
 class StepLog:
@@ -230,13 +252,14 @@ class StepLog:
 
     FIELDS = ("epoch", "step", "loss", "lr", "time")
 
-    def __init__(self, out_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None):
+    def __init__(self, out_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None,
+                 continue_final: bool = True):
         self.enabled, self.writer, self.fh = enabled, None, None
         if not enabled:
             return
         final = Path(out_dir) / "steps.csv"
         path = partial_path(final)
-        source = path if path.exists() else final
+        source = path if path.exists() or not continue_final else final
         kept = []
         if resume_step is not None and source.exists():
             with open(source, newline="") as fh:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -250,12 +251,14 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                           state=state)
         resumed = {"epoch": prog.epoch, "step_in_epoch": prog.step_in_epoch,
                    "global_step": prog.global_step}
+        setup["run_id"] = state["setup"].get("run_id")
     else:
         prog, resumed = ck.Progress(), None
         ck.seed_all(cfg.seed + dist.rank)
-        if main:
-            ck.discard_partials(out_dir)
+        setup["run_id"] = broadcast_object(uuid.uuid4().hex if main else None)
+    partials = ck.claim_partials(out_dir, setup["run_id"], state is None) if main else None
     del state
+    start_step = prog.global_step
     train_model = raw
     if dist.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -274,7 +277,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
         aux_batches_loader = aux_loader(aux, aux_sampler, cfg.seed, pin_memory=cfg.pin_memory
                                         and dist.device.startswith("cuda"))
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
-    steplog = ck.StepLog(out_dir, main, cfg.tensorboard, resumed and prog.global_step)
+    steplog = ck.StepLog(out_dir, main, cfg.tensorboard, resumed and prog.global_step,
+                         continue_final=partials != "other")
 
     def save_state():
         rngs = all_gather_object(ck.rng_state())
@@ -389,8 +393,10 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
             save_state()
     finally:
         steplog.close()
-    if main and prog.global_step > 0:  # a run of no step has nothing to publish
+    if main and (prog.global_step > start_step or partials == "ours"):
         ck.publish(out_dir)
+    elif main:  # no step made and no partial files of its own: nothing of this run to publish
+        ck.discard_partials(out_dir)
     barrier()
     if cfg.select == "best" and prog.selected_epoch == 0:
         raise UserError(f"select=best needs metric {cfg.select_metric!r} from evaluate()")

@@ -84,3 +84,17 @@ def test_weights_and_logs_are_published_only_when_the_run_ends(tmp_path):
             log=lambda _m: None)
     assert (tmp_path / "model_last.partial.pt").exists()  # epoch 1 of the stopped run
     assert {n: (tmp_path / n).read_bytes() for n in finished} == finished
+
+
+def test_partial_files_of_another_run_are_never_published(tmp_path):
+    """A finished run A, then a run B killed after writing partial weights and log rows but
+    before its first checkpoint: resuming A's (finished) checkpoint must not publish B's."""
+    _fit(tmp_path, epochs=1, resume=Resume(None, "aaa"))
+    finished = {n: (tmp_path / n).read_bytes() for n in ("model_last.pt", "steps.csv")}
+    (tmp_path / "partial.run_id").write_text("another-run\n")
+    torch.save({"0.weight": torch.zeros(8, 4)}, tmp_path / "model_last.partial.pt")
+    (tmp_path / "steps.partial.csv").write_text("epoch,step,loss,lr,time\n1,1,9.9,0.1,0.1\n")
+    again = _fit(tmp_path, epochs=1, resume=Resume("auto", "aaa"))
+    assert again.resumed_from == {"epoch": 2, "step_in_epoch": 0, "global_step": 4}
+    assert {n: (tmp_path / n).read_bytes() for n in finished} == finished
+    assert not list(tmp_path.glob("*.partial.*")) and not (tmp_path / "partial.run_id").exists()
