@@ -79,10 +79,21 @@ def save_training_state(path: Path, state: dict) -> Path:
 
 
 def load_training_state(path: Path) -> dict:
-    state = load_checkpoint(path)
-    if state.get("format") != FORMAT:
+    try:
+        state = load_checkpoint(path)
+    except Exception as exc:  # truncated, corrupt, not a torch file, pickled objects
+        why = " ".join(str(exc).split()).split(". ")[0][:160]  # torch's first sentence
+        raise UserError(f"--resume {path}: not a readable training checkpoint "
+                        f"({type(exc).__name__}: {why}); move it away or run without "
+                        f"--resume") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        state = state if isinstance(state, dict) else {}
         raise UserError(f"{path} is not a checkpoint of reproducers.common.trainer (format "
                         f"{state.get('format')!r}): move it away or resume without it")
+    missing = [k for k in ("model", "setup", "progress", "rng") if k not in state]
+    if missing:
+        raise UserError(f"--resume {path}: training checkpoint without {', '.join(missing)}: "
+                        f"move it away or run without --resume")
     return state
 
 
@@ -95,25 +106,72 @@ def training_state(model: dict, stateful: dict, rngs: list[dict], progress: Prog
             "progress": asdict(progress), "setup": setup}
 
 
+@dataclass(frozen=True)
+class Resume:
+    """What ``fit(resume=...)`` gets from the harness: ``source`` ("auto", a path or None)
+    and ``run_hash``, the hash of everything that changes the run's result (config with every
+    --set, data fingerprint, code, seed, initial weights). The hash is stored in every
+    ``checkpoint_last.pt``; a checkpoint is resumed only when its hash is this run's:
+    "auto" otherwise starts fresh and says why in one line, an explicit path is refused."""
+
+    source: str | Path | None = None
+    run_hash: str | None = None
+
+
+def resume_request(resume) -> Resume:
+    return resume if isinstance(resume, Resume) else Resume(resume or None)
+
+
+def read_resumable(path: Path, request: Resume, say) -> dict | None:
+    """The training state to resume from ``path``, or None when "auto" must start fresh
+    (a checkpoint of another configuration; said in one line). Corrupt files and explicit
+    checkpoints of another configuration are a ``UserError``."""
+    state = load_training_state(path)
+    if request.run_hash is None:
+        return state
+    old = state.get("setup", {}).get("run_hash")
+    if old == request.run_hash:
+        return state
+    what = (f"written by another configuration (run hash {old}, this run {request.run_hash})"
+            if old else "written without a run hash (an older version)")
+    if request.source == "auto":
+        say(f"--resume auto: not resuming {path}: {what}; starting fresh")
+        return None
+    raise UserError(f"--resume {path}: {what}: its training would not be this run's; resume "
+                    f"with the same --set/config, or drop --resume to start fresh")
+
+
 def restore(path: Path, model: torch.nn.Module, stateful: dict, setup: dict, rank: int,
-            world_size: int, say) -> Progress:
-    """Load ``path`` into ``model``, the stateful objects and this rank's RNGs.
+            world_size: int, say, state: dict | None = None) -> Progress:
+    """Load ``path`` (or its already loaded ``state``) into ``model``, the stateful objects
+    and this rank's RNGs.
 
     The global batch and seed must equal ``setup``'s (they fix the data order); a different
     world size is allowed (the data order does not depend on it) but RNG streams then restart
-    from rank 0's, which ``say`` reports.
+    from rank 0's, which ``say`` reports. A model of another architecture is a ``UserError``.
     """
-    state = load_training_state(path)
+    state = load_training_state(path) if state is None else state
     old = state["setup"]
     for key in ("global_batch", "seed"):
         if old[key] != setup[key]:
             raise UserError(f"{path} was written with {key} {old[key]}, this run has "
                             f"{setup[key]}: the data order would differ (resume with the same)")
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise UserError(f"--resume {path}: its model does not fit this architecture "
+                        f"({' '.join(line.strip() for line in first[:2])[:300]}); resume "
+                        f"with the same model config or start fresh") from None
     for key, obj in stateful.items():
         if key not in state:
             raise UserError(f"{path} holds no {key!r} state: resume with the same setup")
-        obj.load_state_dict(state[key])
+        try:
+            obj.load_state_dict(state[key])
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise UserError(f"--resume {path}: its {key} state does not fit this run "
+                            f"({str(exc).splitlines()[0][:200]}): resume with the same "
+                            f"setup") from None
     rngs = state["rng"]
     if len(rngs) != world_size:
         say(f"WARNING: {path} was written by {len(rngs)} process(es), this run has "
@@ -137,24 +195,74 @@ def write_csv_atomic(path: Path, rows: list[dict]) -> None:
     write_atomic(path, write)
 
 
+PUBLISHED = ("model_last.pt", "model_best.pt", "history.csv", "steps.csv")
+
+
+def partial_path(path: Path) -> Path:
+    """Where a run writes ``path`` until it ends: ``steps.csv`` -> ``steps.partial.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+PARTIAL_OWNER = "partial.run_id"  # which run (``setup["run_id"]``) wrote the partial files
+
+
+def publish(out_dir: Path, names=PUBLISHED) -> None:
+    """A run that ended: its partial weights and logs replace the last finished run's."""
+    for name in names:
+        final = Path(out_dir) / name
+        if partial_path(final).exists():
+            partial_path(final).replace(final)
+    (Path(out_dir) / PARTIAL_OWNER).unlink(missing_ok=True)
+
+
+def discard_partials(out_dir: Path, names=PUBLISHED) -> None:
+    """The partial files of an interrupted run that is not the one continuing now."""
+    for name in names:
+        partial_path(Path(out_dir) / name).unlink(missing_ok=True)
+    (Path(out_dir) / PARTIAL_OWNER).unlink(missing_ok=True)
+
+
+def claim_partials(out_dir: Path, run_id: str | None, fresh: bool) -> str:
+    """Make the partial files ``run_id``'s before it writes any: a fresh run discards
+    whatever is there; a resumed run keeps them only when its own run wrote them (a later
+    run killed before its first checkpoint may have written others). Returns "fresh",
+    "ours" (partial files of the resumed run), "none" (no partial files: the finished files
+    are the resumed run's) or "other" (another run's, discarded: the step log restarts)."""
+    owner_file = Path(out_dir) / PARTIAL_OWNER
+    owner = owner_file.read_text().strip() if owner_file.exists() else None
+    found = "fresh" if fresh else "ours" if owner == run_id else "none" if owner is None \
+        else "other"
+    if found != "ours":
+        discard_partials(out_dir)
+    if run_id is not None:
+        write_atomic(owner_file, lambda p: p.write_text(run_id + "\n"))
+    return found
+
+
 class StepLog:
     """``steps.csv`` (epoch, global step, loss = mean over the global batch, lr of the first
     parameter group used by the step, step seconds) and optional TensorBoard, rank 0 only.
 
-    ``resume_step``: rows and events after this global step (written by a run killed after
-    its last checkpoint) are dropped, so a resumed log reads like an uninterrupted one.
+    The rows go to ``steps.partial.csv`` until the run ends (``publish``), so a failed or
+    killed run never truncates the last finished run's ``steps.csv``. ``resume_step``: rows
+    after this global step (written by a run killed after its last checkpoint) are dropped,
+    so a resumed log reads like an uninterrupted one.
     """
 
     FIELDS = ("epoch", "step", "loss", "lr", "time")
 
-    def __init__(self, out_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None):
+    def __init__(self, out_dir: Path, enabled: bool, tensorboard: bool, resume_step: int | None,
+                 continue_final: bool = True):
         self.enabled, self.writer, self.fh = enabled, None, None
         if not enabled:
             return
-        path = Path(out_dir) / "steps.csv"
+        final = Path(out_dir) / "steps.csv"
+        path = partial_path(final)
+        source = path if path.exists() or not continue_final else final
         kept = []
-        if resume_step is not None and path.exists():
-            with open(path, newline="") as fh:
+        if resume_step is not None and source.exists():
+            with open(source, newline="") as fh:
                 kept = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
         write_csv_atomic(path, kept) if kept else path.write_text(",".join(self.FIELDS) + "\n")
         self.fh = open(path, "a", newline="")  # noqa: SIM115 - closed in close()

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -81,8 +82,8 @@ __all__ = ["AuxStream", "BatchPlan", "FitResult", "NonFiniteLoss", "Sequence", "
            "fit", "param_groups", "plan_batch", "scaled_lr", "warmup_cosine", "warmup_step"]
 
 
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or inf; the last good checkpoint is kept."""
+class NonFiniteLoss(UserError, RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint is kept (one line, exit 2)."""
 
 
 @dataclass
@@ -182,7 +183,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
         step_loss: Callable[[torch.nn.Module, object], torch.Tensor], cfg: TrainConfig,
         out_dir: Path, *, scheduler=None, evaluate: Callable[[torch.nn.Module], dict] | None = None,
         after_epoch: Callable[[int, dict], None] | None = None, collate_fn=None,
-        resume: str | Path | None = None, dist: DistEnv | None = None,
+        resume: str | Path | ck.Resume | None = None, dist: DistEnv | None = None,
         extra_state: Mapping[str, object] | None = None, aux: AuxStream | None = None,
         sequence: Sequence | None = None, log: Callable[[str], None] = print) -> FitResult:
     """Train ``model`` (see the module doc); returns the selected weights and the history.
@@ -196,7 +197,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
     optimizer steps (``aux_stream.AuxStream``: SViT's image rank), on dedicated ranks or on
     every rank; the reported step loss is then the weighted sum of both streams.
     ``sequence``: clips trained frame by frame (one optimizer step per frame; see
-    ``Sequence``); not combined with ``aux``.
+    ``Sequence``); not combined with ``aux``. ``resume``: "auto", a path, or a
+    ``checkpointing.Resume`` carrying the run hash a resumed checkpoint must match.
+    Weights and logs are written as ``*.partial.*`` and replace the finished files only when
+    the run ends (``checkpointing.publish``): a failed or killed run keeps the last
+    finished run's ``model_last.pt``, ``history.csv`` and ``steps.csv``.
     """
     dist = dist or DistEnv(device=cfg.device)
     if sequence is not None and aux is not None:
@@ -234,16 +239,27 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
     stateful = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "ema": ema,
                 **{f"extra.{k}": v for k, v in (extra_state or {}).items()}}
     stateful = {k: v for k, v in stateful.items() if v is not None}
+    request = ck.resume_request(resume)
     setup = {"global_batch": plan.global_batch, "seed": cfg.seed,
              "world_size": dist.world_size, "accum": accum}
-    last_path, resume_file = out_dir / "checkpoint_last.pt", _resume_file(resume, out_dir)
-    if resume_file is not None:
-        prog = ck.restore(resume_file, raw, stateful, setup, dist.rank, dist.world_size, say)
+    if request.run_hash is not None:
+        setup["run_hash"] = request.run_hash
+    last_path, resume_file = out_dir / "checkpoint_last.pt", _resume_file(request.source,
+                                                                          out_dir)
+    state = ck.read_resumable(resume_file, request, say) if resume_file is not None else None
+    if state is not None:
+        prog = ck.restore(resume_file, raw, stateful, setup, dist.rank, dist.world_size, say,
+                          state=state)
         resumed = {"epoch": prog.epoch, "step_in_epoch": prog.step_in_epoch,
                    "global_step": prog.global_step}
+        setup["run_id"] = state["setup"].get("run_id")
     else:
         prog, resumed = ck.Progress(), None
         ck.seed_all(cfg.seed + dist.rank)
+        setup["run_id"] = broadcast_object(uuid.uuid4().hex if main else None)
+    partials = ck.claim_partials(out_dir, setup["run_id"], state is None) if main else None
+    del state
+    start_step = prog.global_step
     train_model = raw
     if dist.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -262,7 +278,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
         aux_batches_loader = aux_loader(aux, aux_sampler, cfg.seed, pin_memory=cfg.pin_memory
                                         and dist.device.startswith("cuda"))
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
-    steplog = ck.StepLog(out_dir, main, cfg.tensorboard, resumed and prog.global_step)
+    steplog = ck.StepLog(out_dir, main, cfg.tensorboard, resumed and prog.global_step,
+                         continue_final=partials != "other")
 
     def save_state():
         rngs = all_gather_object(ck.rng_state())
@@ -377,6 +394,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
             save_state()
     finally:
         steplog.close()
+    if main and (prog.global_step > start_step or partials == "ours"):
+        ck.publish(out_dir)
+    elif main:  # no step made and no partial files of its own: nothing of this run to publish
+        ck.discard_partials(out_dir)
+    barrier()
     if cfg.select == "best" and prog.selected_epoch == 0:
         raise UserError(f"select=best needs metric {cfg.select_metric!r} from evaluate()")
     chosen = out_dir / ("model_best.pt" if cfg.select == "best" else "model_last.pt")
@@ -430,12 +452,12 @@ def _end_epoch(prog, raw, ema, optimizer, cfg, evaluate, after_epoch, out_dir, m
         after_epoch(epoch, row)
     weights = ck.cpu_state(final) if main else None
     if main:
-        ck.save_checkpoint(out_dir / "model_last.pt", weights)
+        ck.save_checkpoint(ck.partial_path(out_dir / "model_last.pt"), weights)
     value = row.get(cfg.select_metric) if cfg.select_metric else None
     if cfg.select == "best" and value is not None:
         if prog.best is None or (value > prog.best if cfg.select_higher else value < prog.best):
             prog.best, prog.selected_epoch = float(value), epoch
             if main:
-                ck.save_checkpoint(out_dir / "model_best.pt", weights)
+                ck.save_checkpoint(ck.partial_path(out_dir / "model_best.pt"), weights)
     if main:
-        ck.write_csv_atomic(out_dir / "history.csv", prog.history)
+        ck.write_csv_atomic(ck.partial_path(out_dir / "history.csv"), prog.history)

@@ -1,7 +1,9 @@
 """Compare evaluation records with expected rows: PASS / FAIL / NOT RUN (reason).
 
 Smoke rows are compared with smoke records only and paper rows with real records only, so
-synthetic numbers never stand in for a paper number.
+synthetic numbers never stand in for a paper number. A corrupt record fails its rows (the
+reason names the file) and the other reproductions are still checked; a failure record
+beside the last good one (records.py) is named in the row's reason.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from .declarations import ExpectedRow, Reproduction
 from .expected import passes, tolerance_for
-from .records import read_record, record_path
+from .records import CorruptRecord, read_failed_record, read_record, record_path
 
 PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
 
@@ -43,8 +45,8 @@ def check_reproduction(rep: Reproduction, records_dir: Path) -> list[RowResult]:
 
 def check_row(rep: Reproduction, row: ExpectedRow, records_dir: Path) -> RowResult:
     smoke = row.kind == "smoke"
-    rec = read_record(records_dir, rep.name, "evaluate", smoke)
     path = record_path(records_dir, rep.name, "evaluate", smoke)
+    rec = None
 
     def result(status, reason="", measured=None, eval_size=None, tol=None):
         delta = None if measured is None else round(measured - row.value, 6)
@@ -54,10 +56,20 @@ def check_row(rep: Reproduction, row: ExpectedRow, records_dir: Path) -> RowResu
 
     if row.unavailable:
         return result(NOT_RUN, f"{row.dataset + ': ' if row.dataset else ''}{row.unavailable}")
+    try:
+        rec = read_record(records_dir, rep.name, "evaluate", smoke)
+        failed = read_failed_record(records_dir, rep.name, "evaluate", smoke)
+    except CorruptRecord as exc:
+        return result(FAIL, f"skipped: {exc}")
+    if rec is None and failed is not None:
+        return result(FAIL, f"evaluation failed: {failed.get('error', 'unknown error')}")
     if rec is None:
         return result(NOT_RUN, _not_run_reason(rep, smoke, records_dir))
     if rec.get("status") != "ok":
         return result(FAIL, f"evaluation failed: {rec.get('error', 'unknown error')}")
+    # the good record still stands when a later run failed: its rows say so
+    later = "" if failed is None else (f"a later evaluate {failed.get('status')}: "
+                                       f"{failed.get('error', '?')}")
     metrics = rec.get("result", {}).get("metrics", {})
     eval_size = rec.get("result", {}).get("eval_size")
     if row.metric not in metrics:
@@ -67,14 +79,18 @@ def check_row(rep: Reproduction, row: ExpectedRow, records_dir: Path) -> RowResu
     if tol is None:
         return result(FAIL, "no tolerance: the record lacks eval_size", measured, eval_size)
     ok = passes(row, measured, tol)
-    return result(PASS if ok else FAIL, "", measured, eval_size, tol)
+    return result(PASS if ok else FAIL, later, measured, eval_size, tol)
 
 
 def _not_run_reason(rep: Reproduction, smoke: bool, records_dir: Path) -> str:
     if smoke:
         return f"no smoke run yet: `python -m reproducers run {rep.name} --smoke`"
     for stage in ("train", "evaluate"):
-        rec = read_record(records_dir, rep.name, stage, False)
+        try:
+            rec = (read_failed_record(records_dir, rep.name, stage, False)
+                   or read_record(records_dir, rep.name, stage, False))
+        except CorruptRecord as exc:
+            return f"skipped: {exc}"
         if rec and rec.get("status") != "ok":
             return f"{stage} failed: {rec.get('error', 'unknown error')}"
     return (f"no data: needs {rep.dataset.name} via --data-root "

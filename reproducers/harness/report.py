@@ -1,7 +1,9 @@
 """Render ``reports/results.md`` (jinja2) and its accuracy-vs-GFLOPs plot from run records.
 
 The output depends only on the declarations and the records: the same records give the
-same bytes (no clock, no environment), which a golden-report test checks.
+same bytes (no clock, no environment), which a golden-report test checks. A corrupt record is
+skipped (its rows fail, naming the file), the rest is rendered, and ``render`` then raises a
+one-line ``UserError`` naming the skipped files, so the command exits non-zero.
 """
 
 from __future__ import annotations
@@ -11,16 +13,31 @@ from pathlib import Path
 
 import jinja2
 
+from .atomic import file_in_the_way
 from .check import NOT_RUN, check_reproduction, summarize
 from .declarations import Reproduction
+from .errors import UserError
 from .provenance import REPO_ROOT
-from .records import read_record, record_path
+from .records import CorruptRecord, check_records_dir, record_path
+from .records import read_record as _read_record
 
 TEMPLATE = REPO_ROOT / "reports" / "results.md.j2"
 PLOT_NAME = "accuracy_vs_gflops.png"
 
 
-def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
+def build_context(reps: list[Reproduction], records_dir: Path, skipped: list | None = None) -> dict:
+    """The template's context; corrupt records are left out and their errors appended to
+    ``skipped``."""
+    skipped = [] if skipped is None else skipped
+
+    def read_record(*args):
+        try:
+            return _read_record(*args)
+        except CorruptRecord as exc:
+            if str(exc) not in skipped:
+                skipped.append(str(exc))
+            return None
+
     papers: OrderedDict[str, dict] = OrderedDict()
     footnotes: list[dict] = []
     all_rows = []
@@ -77,7 +94,7 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
                 "subsets": _subsets(srec),
                 "note": footnote(srec, sp),
                 "profile": sprof and sprof.get("status") == "ok" and sprof["result"],
-                "train_time_s": _train_time(records_dir, rep.name),
+                "train_time_s": _train_time(read_record(records_dir, rep.name, "train", True)),
             })
     return {
         "papers": list(papers.values()),
@@ -122,8 +139,7 @@ def _selftests(records_dir: Path) -> list[dict]:
     return out
 
 
-def _train_time(records_dir: Path, name: str) -> float | None:
-    rec = read_record(records_dir, name, "train", True)
+def _train_time(rec: dict | None) -> float | None:
     return rec.get("wall_time_s") if rec and rec.get("status") == "ok" else None
 
 
@@ -143,8 +159,14 @@ def render(reps: list[Reproduction], records_dir: Path, out_path: Path,
            template: Path = TEMPLATE) -> Path:
     from .atomic import write_text_atomic
 
-    records_dir = Path(records_dir)
-    ctx = build_context(reps, records_dir)
+    records_dir = check_records_dir(records_dir)
+    out_path = Path(out_path)
+    if out_path.is_dir() or file_in_the_way(out_path.parent) is not None:
+        raise UserError(f"report file {out_path} (--out/--report): "
+                        f"{'is a folder' if out_path.is_dir() else 'a parent is a file'}; "
+                        f"give the markdown file to write, e.g. reports/results.md")
+    skipped: list[str] = []
+    ctx = build_context(reps, records_dir, skipped)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(Path(template).parent)),
         undefined=jinja2.StrictUndefined,
@@ -155,9 +177,11 @@ def render(reps: list[Reproduction], records_dir: Path, out_path: Path,
     env.filters["fmt"] = _fmt
     env.filters["signed"] = _signed
     text = env.get_template(Path(template).name).render(**ctx)
-    out_path = Path(out_path)
     plot_accuracy_vs_gflops(ctx, out_path.parent / PLOT_NAME)
     write_text_atomic(out_path, text)
+    if skipped:
+        raise UserError(f"report written to {out_path} without {len(skipped)} corrupt "
+                        f"record(s): {' | '.join(skipped)}")
     return out_path
 
 

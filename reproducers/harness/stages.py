@@ -1,6 +1,18 @@
 """The stages of a reproduction: profile, train, evaluate (check and report live in their
 own modules). Each stage writes one atomic run record and is skipped when a successful
 record with the same inputs hash exists (``force`` re-runs it).
+
+A record is current only if it says what would run now: its inputs hash covers the full
+effective config (every ``--set``), the data fingerprint, the code, the seed and device and,
+for ``--resume PATH``, the content hash of the checkpoint it started from; a train record
+also stores the content hashes of the files it points at (``checkpoint_sha``,
+``last_checkpoint_sha``) and is stale once a later (killed, failed, changed) run rewrote
+them. ``--resume auto`` resumes only a ``checkpoint_last.pt`` written with this run's hash
+(``run_hash`` in its setup); another one is reported in one line and training starts fresh.
+A stage that fails or is interrupted writes ``<stage>[.smoke].failed.json`` beside the last
+good record (records.write_record). A train stage that made no optimizer step is a failure:
+its weights would be an older run's. The run folder is locked for one process
+(runlock.py).
 """
 
 from __future__ import annotations
@@ -10,12 +22,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import file_in_the_way
 from .convert import extract_state_dict
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
 from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
-from .records import DEFAULT_RECORDS_DIR, read_record, record_path, write_record
+from .records import (
+    DEFAULT_RECORDS_DIR,
+    check_records_dir,
+    read_record,
+    record_path,
+    write_record,
+)
+from .runlock import lock_run_dir
 
 RUN_STAGES = ("profile", "train", "evaluate", "check", "report")
 
@@ -57,7 +77,18 @@ def configs(rep: Reproduction, opts: RunOptions):
 
 
 def run_dir(rep: Reproduction, opts: RunOptions) -> Path:
-    return Path(opts.output_dir) / (f"{rep.name}-smoke" if opts.smoke else rep.name)
+    out = Path(opts.output_dir)
+    if file_in_the_way(out) is not None:
+        raise UserError(f"--output-dir {out}: {file_in_the_way(out)} is a file, not a folder; "
+                        f"give the folder for checkpoints, logs and synthetic data (default "
+                        f"runs/)")
+    return out / (f"{rep.name}-smoke" if opts.smoke else rep.name)
+
+
+def locked_run_dir(rep: Reproduction, opts: RunOptions) -> Path:
+    """The run folder, locked for this process (rank 0 of a distributed run)."""
+    path = run_dir(rep, opts)
+    return lock_run_dir(path) if opts.is_main else path
 
 
 def resolve_data_root(rep: Reproduction, opts: RunOptions) -> Path:
@@ -71,7 +102,7 @@ def resolve_data_root(rep: Reproduction, opts: RunOptions) -> Path:
             return run_dir(rep, opts) / "data"
         _, _, data_cfg = configs(rep, opts)
         seed = rep.smoke_recipe.seed
-        root = run_dir(rep, opts) / "data"
+        root = locked_run_dir(rep, opts) / "data"
         marker, want = root / ".synthetic-complete", config_hash({"data": data_cfg, "seed": seed})
         if not marker.exists() or marker.read_text().strip() != want:
             if root.exists():
@@ -117,16 +148,39 @@ def _up_to_date(rep: Reproduction, stage: str, opts: RunOptions, inputs_hash: st
         return None
     rec = read_record(opts.records_dir, rep.name, stage, opts.smoke)
     if rec and rec.get("status") == "ok" and rec.get("inputs_hash") == inputs_hash:
-        ckpt = rec.get("result", {}).get("checkpoint")
-        if ckpt and not Path(ckpt).exists():
-            opts.log(f"[{rep.name}] {stage}: record is current but {ckpt} is gone; running again")
+        why = stale_files(rec) if stage == "train" else None
+        if why is None and stage != "train":
+            ckpt = rec["result"].get("checkpoint")
+            why = f"{ckpt} is gone" if ckpt and not Path(ckpt).exists() else None
+        if why:
+            path = record_path(opts.records_dir, rep.name, stage, opts.smoke)
+            opts.log(f"[{rep.name}] {stage}: record {path} is stale ({why}); running again")
             return None
         return rec
     return None
 
 
+def stale_files(train_record: dict, keys=("checkpoint", "last_checkpoint")) -> str | None:
+    """Why the files a train record points at are not the ones it wrote (None: they are)."""
+    res = train_record["result"]
+    for key in keys:
+        path = res.get(key)
+        if path is None:
+            continue
+        sha = res.get(f"{key}_sha")
+        if sha is None:
+            return f"it stores no content hash of {path} (an older record)"
+        if not Path(path).is_file():
+            return f"{path} is gone"
+        if file_hash(Path(path)) != sha:
+            return f"{path} was rewritten by a later run"
+    return None
+
+
 def _run_stage(rep, stage, opts, inputs, config, fingerprint, seed, body) -> dict:
-    """Skip if up to date, else run ``body()`` and write its record (also on failure)."""
+    """Skip if up to date, else run ``body()`` and write its record (on failure beside the
+    last good one)."""
+    check_records_dir(opts.records_dir)
     inputs_hash = config_hash(inputs)
     rec = _up_to_date(rep, stage, opts, inputs_hash)
     path = record_path(opts.records_dir, rep.name, stage, opts.smoke)
@@ -162,13 +216,15 @@ def _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, b
     }
     try:
         result = body()
-    except UserError:
-        raise
     except BaseException as exc:
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                      wall_time_s=round(time.time() - start, 3))
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        error = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        record.update(status=status, error=error, wall_time_s=round(time.time() - start, 3))
         if opts.is_main:
-            write_record(opts.records_dir, record)
+            failed = write_record(opts.records_dir, record)
+            if not isinstance(exc, UserError | KeyboardInterrupt):
+                opts.log(f"[{rep.name}] {stage}: {status}; the last good record (if any) is "
+                         f"kept, this failure is in {failed}")
         raise
     record.update(status="ok", result=result, wall_time_s=round(time.time() - start, 3))
     if opts.is_main:
@@ -203,7 +259,11 @@ def _datasets(rep: Reproduction, ctx: RunContext, splits: dict[str, bool]) -> tu
 
 
 def train(rep: Reproduction, opts: RunOptions) -> dict:
+    from reproducers.common.checkpointing import Resume
+
+    check_records_dir(opts.records_dir)
     root = resolve_data_root(rep, opts)
+    out = locked_run_dir(rep, opts)
     ctx = _context(rep, opts, root)
     ds, prints = _datasets(rep, ctx, {rep.dataset.train_split: True,
                                       rep.protocol.eval_split: False})
@@ -212,19 +272,72 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
               "data": dict(ctx.data_config), "data_root": str(root)}
     inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
               "device": opts.device}
-    return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed,
-                      lambda: _with_bad_samples(rep.task.train(ctx), ds))
+    run_hash = config_hash(inputs)
+    resume_file = _resume_source(opts, out)
+    if opts.resume not in (None, "auto"):  # continuing a given checkpoint: part of the inputs
+        inputs["resume_sha"] = file_hash(resume_file)
+    start_sha = file_hash(resume_file) if resume_file is not None else None
+    ctx.extras["resume"] = Resume(opts.resume, run_hash)
+
+    def body():
+        result = _with_bad_samples(rep.task.train(ctx), ds)
+        return _train_facts(result, config, run_hash, resume_file, start_sha)
+
+    return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed, body)
+
+
+def _resume_source(opts: RunOptions, out: Path) -> Path | None:
+    if opts.resume is None:
+        return None
+    if opts.resume == "auto":
+        path = out / "checkpoint_last.pt"
+        return path if path.is_file() else None
+    path = Path(opts.resume)
+    if not path.is_file():
+        raise UserError(f"--resume {path}: no such checkpoint file; give checkpoint_last.pt of "
+                        f"an interrupted run, or --resume auto")
+    return path
+
+
+def _train_facts(result: dict, config: dict, run_hash: str, resume_file: Path | None,
+                 start_sha: str | None) -> dict:
+    """What the train record must say besides the task's result: the content hashes of the
+    files it points at, the run hash, where it resumed from; a run that made no optimizer
+    step is refused (its weights would be an older run's)."""
+    steps = result.get("steps", result.get("frame_steps"))  # optimizer steps (per frame)
+    if steps is not None and steps <= 0:
+        epochs = config["recipe"].get("epochs")
+        raise UserError(f"train made 0 optimizer steps (epochs={epochs}): no weights of this "
+                        f"run exist; set epochs >= 1 (the last good train record is kept)")
+    for key in ("checkpoint", "last_checkpoint"):
+        path = result.get(key)
+        if path is not None and Path(path).is_file():
+            result[f"{key}_sha"] = file_hash(Path(path))
+    resumed = result.get("resumed_from")
+    result["run_hash"] = run_hash
+    result["started_from"] = ({"file": str(resume_file), "sha": start_sha, **resumed}
+                              if resumed and resume_file is not None else None)
+    if resumed and steps is not None:
+        result["steps_this_run"] = steps - resumed.get("global_step", 0)
+    return result
 
 
 def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
 
+    check_records_dir(opts.records_dir)
     root = resolve_data_root(rep, opts)
+    locked_run_dir(rep, opts)
     ctx = _context(rep, opts, root)
     ckpt = opts.checkpoint
     if ckpt is None:
         tr = read_record(opts.records_dir, rep.name, "train", opts.smoke)
-        if tr and tr.get("status") == "ok":
+        if tr and tr.get("status") == "ok" and tr["result"].get("checkpoint"):
             ckpt = Path(tr["result"]["checkpoint"])
+            why = stale_files(tr, keys=("checkpoint",))
+            if why:
+                path = record_path(opts.records_dir, rep.name, "train", opts.smoke)
+                raise UserError(f"{path} is stale: {why}; re-run the train stage before "
+                                f"evaluating (or pass --checkpoint PATH)")
     if ckpt is None:
         raise UserError(f"no checkpoint to evaluate for {rep.name}: run the train stage first "
                         f"or pass --checkpoint PATH")

@@ -30,6 +30,7 @@ from reproducers.common.trainer import (
     param_groups,
     warmup_cosine,
 )
+from reproducers.harness.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS, N, GLOBAL_BATCH = 4, 44, 8  # 5 steps per epoch (4 samples dropped), 20 steps
@@ -161,7 +162,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     progress = state["progress"]
     assert (progress["epoch"], progress["step_in_epoch"], progress["global_step"]) == (1, 3, 3)
     assert all(torch.isfinite(v).all() for v in state["model"].values())
-    assert [r["step"] for r in _rows(tmp_path / "steps.csv")] == ["1", "2", "3", "4"]
+    # the stopped run's log stays partial: a finished run's steps.csv would be kept
+    assert [r["step"] for r in _rows(tmp_path / "steps.partial.csv")] == ["1", "2", "3", "4"]
+    assert not (tmp_path / "steps.csv").exists()
+    assert isinstance(err.value, UserError)  # the CLI prints one line and exits 2
 
 
 if __name__ == "__main__":  # the child killed by the test above

@@ -66,7 +66,7 @@ def test_sigkill_then_resume_auto_matches_uninterrupted_run(tmp_path):
     kill_at = random.Random(20261121).randint(3, 20)
     proc = subprocess.Popen(_cmd(cut, *every_step), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    steps_csv = cut / "runs" / "vis4mer_breakfast-smoke" / "steps.csv"
+    steps_csv = cut / "runs" / "vis4mer_breakfast-smoke" / "steps.partial.csv"  # until the end
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if steps_csv.exists() and len(steps_csv.read_text().splitlines()) - 1 >= kill_at:

@@ -74,10 +74,39 @@ def test_failed_stage_writes_failed_record_and_check_fails(opts, monkeypatch):
     bad = dataclasses.replace(rep, task=dataclasses.replace(rep.task, evaluate=boom))
     with pytest.raises(RuntimeError):
         stages.evaluate(bad, opts)
-    rec = json.loads((opts.records_dir / rep.name / "evaluate.smoke.json").read_text())
+    assert not (opts.records_dir / rep.name / "evaluate.smoke.json").exists()
+    rec = json.loads((opts.records_dir / rep.name / "evaluate.smoke.failed.json").read_text())
     assert rec["status"] == "failed" and "out of memory" in rec["error"]
     smoke = [r for r in check_reproduction(rep, opts.records_dir) if r.kind == "smoke"][0]
     assert smoke.status == "FAIL" and "out of memory" in smoke.reason
+
+
+def test_failure_is_written_beside_the_good_record(opts):
+    """A good evaluate record survives a failed re-run; check still shows the good number and
+    names the later failure; the next success removes the failure record."""
+    import dataclasses
+
+    rep = fake_paper.make()
+    stages.train(rep, opts)
+    good = stages.evaluate(rep, opts)
+    ok_path = opts.records_dir / rep.name / "evaluate.smoke.json"
+    before = ok_path.read_bytes()
+
+    def boom(ctx, model, ds):
+        raise KeyboardInterrupt
+
+    bad = dataclasses.replace(rep, task=dataclasses.replace(rep.task, evaluate=boom))
+    opts.force = True
+    with pytest.raises(KeyboardInterrupt):
+        stages.evaluate(bad, opts)
+    assert ok_path.read_bytes() == before
+    failed = opts.records_dir / rep.name / "evaluate.smoke.failed.json"
+    assert json.loads(failed.read_text())["status"] == "interrupted"
+    smoke = [r for r in check_reproduction(rep, opts.records_dir) if r.kind == "smoke"][0]
+    assert smoke.status == "PASS" and smoke.measured == good["result"]["metrics"]["acc@1"]
+    assert "a later evaluate interrupted" in smoke.reason
+    stages.evaluate(rep, opts)
+    assert not failed.exists()
 
 
 def test_real_run_needs_data_root(opts):
