@@ -53,7 +53,7 @@ def configs(rep: Reproduction, opts: RunOptions):
     recipe = rep.smoke_recipe if opts.smoke else rep.recipe
     model = dict(rep.model.smoke if opts.smoke else rep.model.full)
     data = dict(rep.smoke_data if opts.smoke else rep.data_config)
-    return apply_overrides(recipe, model, data, opts.overrides)
+    return apply_overrides(recipe, model, data, opts.overrides, rep.dataset.config_defaults)
 
 
 def run_dir(rep: Reproduction, opts: RunOptions) -> Path:

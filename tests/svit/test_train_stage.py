@@ -10,6 +10,7 @@ from reproducers.harness import stages
 from reproducers.harness.errors import UserError
 from reproducers.harness.stages import RunOptions
 from reproducers.svit import SVIT
+from reproducers.svit.recipe import SViTOptions
 from reproducers.svit.task import _video_loss
 
 TINY = {"data.n_per_class": 2, "data.n_val_per_class": 1, "data.frames": 8, "epochs": 1,
@@ -61,7 +62,7 @@ class _Recorder(torch.nn.Module):
 def test_consistency_runs_the_frame_pass_only_when_it_is_used(kind, extra_pass):
     class Ctx:
         model_config = {"num_objects": 4}
-        recipe = type("R", (), {"options": {"consistency": kind, "lambda_con": 1.5}})
+        recipe = type("R", (), {"options": SViTOptions(consistency=kind, lambda_con=1.5)})
 
     model = _Recorder()
     batch = {"frames": torch.randn(2, 3, 4, 8, 8), "label": torch.tensor([0, 1])}
