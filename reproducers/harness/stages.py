@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .convert import extract_state_dict
+from .convert import extract_state_dict, weights_only_refusal
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
@@ -306,9 +306,7 @@ def _load_checkpoint(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle-only files, corrupt files
-        raise UserError(f"{path}: cannot be loaded with torch.load(weights_only=True) ({exc}); "
-                        f"convert official pickled checkpoints once with "
-                        f"`python -m reproducers convert-checkpoint SRC DST`") from None
+        raise UserError(weights_only_refusal(path, exc)) from None
 
 
 def _state_of(obj, path: Path) -> tuple[dict, str]:
