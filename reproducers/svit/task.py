@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from reproducers.common.aux_stream import AuxStream
 from reproducers.common.metrics import aggregate_by_video, topk_accuracy
-from reproducers.common.schedules import warmup_cosine
 from reproducers.common.recipe import fit_summary, train_config
+from reproducers.common.schedules import warmup_cosine
 from reproducers.common.trainer import distributed_evaluate, fit, param_groups
 from reproducers.common.video.dataset import collate_drop_bad
 from reproducers.common.video.transforms import build_mixup

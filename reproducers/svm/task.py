@@ -36,13 +36,13 @@ import torch
 from reproducers.common.distributed import all_gather_object, broadcast_object
 from reproducers.common.mot.evaluate import evaluate_mot
 from reproducers.common.mot.motchallenge import write_results
+from reproducers.common.recipe import fit_summary, train_config
 from reproducers.common.tracking import (
     ByteTracker,
     ByteTrackerConfig,
     interpolate_tracks,
     stack_track_results,
 )
-from reproducers.common.recipe import fit_summary, train_config
 from reproducers.common.trainer import Sequence, fit
 from reproducers.harness.errors import UserError
 
