@@ -37,11 +37,8 @@ from reproducers.common.schedules import warmup_cosine
 from reproducers.common.trainer import distributed_evaluate, fit, param_groups
 from reproducers.common.video.dataset import collate_drop_bad
 from reproducers.common.video.transforms import build_mixup
-from reproducers.harness.errors import UserError
 
 from . import data, losses
-
-CONSISTENCY = ("released", "paper", "paper_l2")
 
 
 def _device(ctx) -> str:
@@ -176,9 +173,7 @@ def _video_gpus(gpus: int, aux: AuxStream | None) -> int | None:
 
 def train(ctx) -> dict:
     rep, recipe, opts = ctx.reproduction, ctx.recipe, ctx.recipe.options
-    consistency = opts.consistency
-    if consistency not in CONSISTENCY:
-        raise UserError(f"--set consistency={consistency}: use one of {', '.join(CONSISTENCY)}")
+    consistency = opts.consistency  # typed: released | paper | paper_l2 (recipe.SViTOptions)
     torch.manual_seed(ctx.seed)
     device = _device(ctx)
     dist = ctx.extras.get("dist")

@@ -35,7 +35,7 @@ def test_one_epoch_trains_video_and_image_streams_with_paper_consistency(tmp_pat
 
 
 def test_unknown_consistency_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="--set consistency=l3: use one of released, paper"):
+    with pytest.raises(UserError, match="--set consistency=l3: expected one of released, paper, paper_l2"):
         stages.train(SVIT, _opts(tmp_path, consistency="l3"))
     assert not (tmp_path / "rec" / "svit_ssv2" / "train.smoke.json").exists()
     assert not (tmp_path / "runs" / "svit_ssv2-smoke" / "checkpoint_last.pt").exists()
