@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=None)
     sp.add_argument("--no-progress", action="store_true")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override a recipe field/option (epochs=10, scheduler=plateau, "
+                    help="override a typed recipe field/option (epochs=10, schedule=plateau, "
                          "select=last) or model.NAME / data.NAME; recorded in the run record")
     sp.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     sp.add_argument("--resume", default=None, metavar="auto|PATH",

@@ -8,7 +8,7 @@ VideoImageLoss``, ``slowfast/models/optimizer.py``, ``slowfast/utils/lr_policy.p
 - image stream (SViT only, ``common.aux_stream``): the HAOG losses on Something-Else frames,
   weighted as the official 7 video + 1 image GPUs average them (1/8 of the gradient),
   on a dedicated last rank when there are enough processes, otherwise on every rank;
-- frame-clip consistency (``recipe.options["consistency"]``): ``"released"`` (the official
+- frame-clip consistency (``recipe.options.consistency``): ``"released"`` (the official
   code never computes it because of a key-name bug; its no-grad frame pass is skipped here,
   which only changes the dropout random stream), ``"paper"`` (L1 between clip and detached
   frame object tokens, weight ``lambda_con`` 1.5) or ``"paper_l2"`` (MSE, also coded);

@@ -15,7 +15,7 @@ Training (yuzhms/Streaming-Video-Model ``configs/mot/svm/svm_base.py``,
   frame never sees the previous one, as the released model was trained) or ``"intended"``
   (previous + current frame); per-epoch validation with memory length 2 and the checkpoint
   with the best HOTA kept (``save_best='HOTA'``);
-- CLIP ViT-B/16 initialisation from ``options["clip_weights"]`` (the official
+- CLIP ViT-B/16 initialisation from ``options.clip_weights`` (the official
   ``--cfg-options model.detector.backbone.pretrain=./pretrain/ViT-B-16.pt``).
 
 Evaluation (``tools/test.py``, ``mmtrack/apis/test.py``, ``svm_test.py``,
