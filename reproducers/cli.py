@@ -66,12 +66,27 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _positive(args, *names) -> None:
+    """One-line refusal of a count flag below 1 (--nproc 0, --iters -3, ...)."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} {value}: must be at least 1")
+
+
+def _device(args) -> str:
+    from .harness.devices import check_device
+
+    return check_device(args.device) if args.device else default_device()
+
+
 def _options(args) -> RunOptions:
     return RunOptions(
         smoke=getattr(args, "smoke", False),
         data_root=getattr(args, "data_root", None),
         checkpoint=getattr(args, "checkpoint", None),
-        device=args.device or default_device(),
+        device=_device(args),
         output_dir=args.output_dir,
         records_dir=args.records_dir,
         force=getattr(args, "force", False),
@@ -88,7 +103,9 @@ def cmd_profile(args) -> int:
     from .harness.registry import get
 
     rep = get(args.name)
+    _positive(args, "iters")
     opts = _options(args)
+    stages.configs(rep, opts)  # unknown/bad --set values: refused before the stage runs
     opts.profile_iters = args.iters
     rec = stages.profile(rep, opts)
     r = rec["result"]
@@ -104,19 +121,23 @@ def cmd_profile(args) -> int:
 def cmd_run(args) -> int:
     from .harness import launch
     from .harness.registry import get
+    from .harness.stages import configs
 
     rep = get(args.name)
+    _positive(args, "nproc", "nnodes", "gpus_per_node", "slurm_time")
+    # unknown/bad --set values are refused before any stage (or launch) runs
+    configs(rep, RunOptions(smoke=args.smoke, overrides=parse_overrides(args.set)))
     multi = args.nproc > 1 or args.nnodes > 1
-    if args.launcher == "slurm" and not launch.inside_launcher():
+    if args.launcher == "slurm" and not launch.inside_launcher():  # --device: compute nodes
         code = launch.submit_slurm(
             args.argv, nodes=args.nnodes, gpus_per_node=args.gpus_per_node,
             partition=args.partition, time_min=args.slurm_time, folder=args.slurm_folder,
             account=args.slurm_account, log=_log_for(args), wait=args.slurm_wait)
         return code
+    opts = _options(args)  # checks --device
     if multi and not launch.inside_launcher():
         return launch.run_torchrun(args.argv, args.nproc, args.nnodes, args.rdzv_endpoint,
                                    args.node_rank, _log_for(args))
-    opts = _options(args)
     if launch.inside_launcher():
         return _run_distributed(rep, opts, args)
     return _run_stages(rep, opts, args)
@@ -249,7 +270,7 @@ def cmd_prepare(args) -> int:
     result = rep.dataset.prepare(
         videos_dir=Path(args.videos), data_root=Path(args.data_root),
         config=dict(rep.data_config), weights=args.weights,
-        device=args.device or default_device(), log=_log_for(args))
+        device=_device(args), log=_log_for(args))
     _emit(args, {"reproduction": rep.name, "result": result}, f"prepared: {result}")
     return 0
 
@@ -264,6 +285,8 @@ def cmd_data_check(args) -> int:
     root = Path(args.data_root)
     if not root.is_dir():
         raise UserError(f"--data-root {root} does not exist or is not a directory")
+    if args.limit < 0:
+        raise UserError(f"--limit {args.limit}: must be 0 or more")
     data_cfg = configs(rep, RunOptions(smoke=args.smoke))[2]
     splits = args.split or list(dict.fromkeys([rep.dataset.train_split, rep.protocol.eval_split]))
     result = {split: rep.dataset.check(root, split, data_cfg) for split in splits}
@@ -348,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=None)
     sp.add_argument("--no-progress", action="store_true")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override a recipe field/option (epochs=10, scheduler=plateau, "
+                    help="override a typed recipe field/option (epochs=10, schedule=plateau, "
                          "select=last) or model.NAME / data.NAME; recorded in the run record")
     sp.add_argument("--report", type=Path, default=DEFAULT_REPORT)
     sp.add_argument("--resume", default=None, metavar="auto|PATH",

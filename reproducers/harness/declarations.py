@@ -9,9 +9,12 @@ name and adding a paper never edits the harness.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from .errors import UserError
+from .knobs import check, knob
 
 Direction = Literal["higher", "lower"]
 RowKind = Literal["paper", "official-repo", "derived", "smoke"]
@@ -55,6 +58,9 @@ class DatasetSpec:
     # "unreadable": [[path, reason]], "usable_share"}: used by `data check`, no training.
     check: Callable[..., dict] | None = None
     sample_unit: str = "videos"  # what expected_samples and eval sizes count
+    # keys the builder reads beyond the declared data config, with their defaults: together
+    # with the declared config they are the valid ``--set data.NAME`` keys
+    config_defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,17 +84,58 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class NoOptions:
+    """A recipe without paper-specific knobs. A paper declares its own frozen dataclass of
+    typed knobs (e.g. ``reproducers/vis4mer/recipe.py``); each field is a ``--set`` key.
+
+    Optional class attributes: ``OPTIMIZERS`` / ``SCHEDULES`` (the names the paper's task
+    builds; None: any), ``describe_optimizer(recipe)`` / ``describe_schedule(recipe)`` (the
+    report's recipe text, rendered from the typed fields)."""
+
+    OPTIMIZERS: ClassVar[tuple[str, ...] | None] = None
+    SCHEDULES: ClassVar[tuple[str, ...] | None] = None
+
+
+@dataclass(frozen=True)
 class Recipe:
-    optimizer: str  # e.g. "adamw"
-    lr: float
-    weight_decay: float
-    epochs: int
-    batch_size: int  # global batch
-    gpus: int  # GPUs the paper declares
-    lr_scaling: str  # e.g. "none (lr is independent of batch)" or "linear in global batch / 256"
-    schedule: str  # e.g. "constant", "reduce-on-plateau", "cosine"
-    seed: int = 0
-    options: Mapping[str, Any] = field(default_factory=dict)  # paper-specific knobs and quirks
+    optimizer: str  # the optimizer the task builds, one of options.OPTIMIZERS (e.g. "adamw")
+    lr: float = knob(gt=0)  # base learning rate at ``batch_size``
+    weight_decay: float = knob(ge=0)
+    epochs: int = knob(ge=1)
+    batch_size: int = knob(ge=1)  # global batch
+    gpus: int = knob(ge=0)  # GPUs the paper declares (0: none declared)
+    lr_scaling: str = knob()  # e.g. "none (lr is independent of batch)" or "linear: ..."
+    schedule: str = knob()  # the LR schedule the task builds, one of options.SCHEDULES
+    seed: int = knob(0, ge=0)
+    # paper-specific typed knobs: a frozen dataclass (see NoOptions); a plain mapping is
+    # accepted for small test papers (its keys and value types are then fixed by the mapping)
+    options: Any = field(default_factory=NoOptions)
+
+    def __post_init__(self):
+        check(self, "recipe")
+        for name, allowed in (("optimizer", getattr(self.options, "OPTIMIZERS", None)),
+                              ("schedule", getattr(self.options, "SCHEDULES", None))):
+            if allowed is not None and getattr(self, name) not in allowed:
+                raise UserError(f"recipe {name}={getattr(self, name)!r}: expected one of "
+                                f"{', '.join(allowed)}")
+        if is_dataclass(self.options):
+            check(self.options, "recipe option")
+
+    @property
+    def optimizer_text(self) -> str:
+        """The optimizer as the report states it, rendered from the typed fields."""
+        describe = getattr(self.options, "describe_optimizer", None)
+        return describe(self) if describe is not None else self.optimizer
+
+    @property
+    def schedule_text(self) -> str:
+        describe = getattr(self.options, "describe_schedule", None)
+        return describe(self) if describe is not None else self.schedule
+
+    def options_dict(self) -> dict:
+        if is_dataclass(self.options):
+            return {f.name: getattr(self.options, f.name) for f in fields(self.options)}
+        return dict(self.options)
 
 
 @dataclass(frozen=True)

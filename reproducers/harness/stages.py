@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import file_in_the_way
-from .convert import extract_state_dict
+from .convert import extract_state_dict, weights_only_refusal
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
@@ -73,7 +73,7 @@ def configs(rep: Reproduction, opts: RunOptions):
     recipe = rep.smoke_recipe if opts.smoke else rep.recipe
     model = dict(rep.model.smoke if opts.smoke else rep.model.full)
     data = dict(rep.smoke_data if opts.smoke else rep.data_config)
-    return apply_overrides(recipe, model, data, opts.overrides)
+    return apply_overrides(recipe, model, data, opts.overrides, rep.dataset.config_defaults)
 
 
 def run_dir(rep: Reproduction, opts: RunOptions) -> Path:
@@ -419,9 +419,7 @@ def _load_checkpoint(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle-only files, corrupt files
-        raise UserError(f"{path}: cannot be loaded with torch.load(weights_only=True) ({exc}); "
-                        f"convert official pickled checkpoints once with "
-                        f"`python -m reproducers convert-checkpoint SRC DST`") from None
+        raise UserError(weights_only_refusal(path, exc)) from None
 
 
 def _state_of(obj, path: Path) -> tuple[dict, str]:

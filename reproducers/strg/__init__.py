@@ -129,7 +129,8 @@ def _recipe(iterations: int, lr: float, stage: str, extra: dict | None = None) -
     return Recipe(
         optimizer="sgd (momentum 0.9 and weight decay 1e-4: the Non-local code base's values; "
                   "STRG states neither)",
-        lr=lr, weight_decay=1e-4, epochs=0, batch_size=8, gpus=4,
+        lr=lr, weight_decay=1e-4, epochs=1,  # unused: options.iterations decides the length
+        batch_size=8, gpus=4,
         lr_scaling="none: lr 0.00125 for 8 clips on 4 GPUs (paper p10)",
         schedule=f"{iterations} iterations, lr /10 at 90% (paper: 90K of 100K)", seed=0,
         options={"iterations": iterations, "stage": stage, "bn": "frozen", "dropout": 0.3,

@@ -29,6 +29,7 @@ from reproducers.harness.expected import load_expected
 from . import data, task
 from .checkpoints import adapt_state_dict
 from .model import build_mvitv2s, build_svit
+from .recipe import SViTOptions
 from .selftest import BASELINE_SELFTEST, SELFTEST
 
 PAPER = Paper(
@@ -64,6 +65,11 @@ SMOKE_DATA = {
 }
 
 
+# keys data.build_video reads beyond the declared data configs (valid `--set data.NAME`)
+DATA_DEFAULTS = {"layout": "svit", "views": (1, 3), "report_subset": "full",
+                 "channel_order": "bgr", "filter_train": True, "use_box_length": True,
+                 "official_counts": True, "max_bad_fraction": 0.0, "image_sample": {}}
+
 FULL_MODEL = {"num_frames": 16, "crop_size": 224, "num_classes": 174}  # configs/ssv2.yaml
 
 
@@ -84,7 +90,8 @@ def _dataset(name: str) -> DatasetSpec:
     return DatasetSpec(
         name=name, train_split="train", eval_split="validation", expected_samples=COUNTS,
         format=LAYOUT, data_root_help="see reproducers/svit/DATA.md",
-        build=data.build_video, synthesize=_synthesize, fingerprint=data.fingerprint)
+        build=data.build_video, synthesize=_synthesize, fingerprint=data.fingerprint,
+        config_defaults=DATA_DEFAULTS)
 
 
 PROTOCOL = Protocol(
@@ -98,13 +105,13 @@ TASK = Task(train=task.train, evaluate=task.evaluate)
 
 
 def _smoke_recipe(image_batch: int | None) -> Recipe:
-    options = {"consistency": "released", "grad_clip": 1.0, "end_lr": 1e-5, "eval_every": 10,
-               "eval_batch_size": 16, "num_workers": 0}
-    if image_batch:
-        options.update(image_batch=image_batch, image_weight=1 / 8, image_ranks=1)
+    image = {"image_batch": image_batch, "image_weight": 1 / 8, "image_ranks": 1} \
+        if image_batch else {}
     return Recipe(optimizer="adamw", lr=2e-3, weight_decay=1e-4, epochs=40, batch_size=8,
-                  gpus=0, lr_scaling="none", schedule="per-step cosine to 1e-5", seed=0,
-                  options=options)
+                  gpus=0, lr_scaling="none", schedule="cosine", seed=0,
+                  options=SViTOptions(consistency="released", grad_clip=1.0, end_lr=1e-5,
+                                      eval_every=10, eval_batch_size=16, num_workers=0,
+                                      **image))
 
 
 SVIT = Reproduction(
@@ -116,19 +123,19 @@ SVIT = Reproduction(
                     _example_input,
                     official_num_params=34_373_560, adapt_state_dict=adapt_state_dict),
     recipe=Recipe(
-        optimizer="adamw (betas 0.9/0.999; wd 0 on 1-D tensors and biases only)",
+        optimizer="adamw",
         lr=2e-4, weight_decay=1e-4, epochs=50, batch_size=63, gpus=8,
         lr_scaling="none: 2e-4 for 63 videos (7 GPUs x 9) + 63 images (1 GPU), as "
                    "configs/ssv2.yaml",
-        schedule="per-step cosine 2e-4 -> 2e-6, no warm-up",
+        schedule="cosine",
         seed=0,
-        options={
-            "consistency": "released", "lambda_con": 1.5,
-            "image_batch": 63, "image_weight": 1 / 8, "image_ranks": 1,
-            "lambda_nodes": 3.7, "lambda_edges": 0.3,
-            "grad_clip": 1.0, "amp": "fp16", "end_lr": 2e-6, "eval_every": 50,
-            "eval_batch_size": 64, "num_workers": 7, "init_checkpoint": K400_INIT,
-        }),
+        options=SViTOptions(
+            consistency="released", lambda_con=1.5,
+            image_batch=63, image_weight=1 / 8, image_ranks=1,
+            lambda_nodes=3.7, lambda_edges=0.3,
+            grad_clip=1.0, amp="fp16", end_lr=2e-6, eval_every=50,
+            eval_batch_size=64, num_workers=7, init_checkpoint=K400_INIT,
+        )),
     smoke_recipe=_smoke_recipe(image_batch=8),
     protocol=PROTOCOL,
     task=TASK,
@@ -150,19 +157,19 @@ MVITV2S = Reproduction(
                     _example_input, official_num_params=34_363_950,
                     adapt_state_dict=adapt_state_dict),
     recipe=Recipe(
-        optimizer="sgd (momentum 0.9, nesterov; wd 0 on 1-D tensors and biases only)",
+        optimizer="sgd",
         lr=0.0025, weight_decay=1e-4, epochs=100, batch_size=16, gpus=8,
         lr_scaling="none: 0.0025 for 16 videos on 8 GPUs, as configs/SSv2/MVITv2_S_16x4.yaml",
-        schedule="linear warm-up 1e-4 -> 0.0025 over 3 epochs, then per-step cosine to 1e-6",
+        schedule="cosine",
         seed=0,
-        options={
-            "optimizer": "sgd", "momentum": 0.9, "nesterov": True,
-            "warmup_epochs": 3.0, "warmup_start_lr": 1e-4, "end_lr": 1e-6,
-            "mixup": {"mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0,
-                      "switch_prob": 0.5, "label_smoothing": 0.1},
-            "grad_clip": None, "eval_every": 100, "eval_batch_size": 64, "num_workers": 2,
-            "init_checkpoint": K400_INIT,
-        }),
+        options=SViTOptions(
+            momentum=0.9, nesterov=True,
+            warmup_epochs=3.0, warmup_start_lr=1e-4, end_lr=1e-6,
+            mixup={"mixup_alpha": 0.8, "cutmix_alpha": 1.0, "prob": 1.0,
+                   "switch_prob": 0.5, "label_smoothing": 0.1},
+            grad_clip=None, eval_every=100, eval_batch_size=64, num_workers=2,
+            init_checkpoint=K400_INIT,
+        )),
     smoke_recipe=_smoke_recipe(image_batch=None),
     protocol=PROTOCOL,
     task=TASK,

@@ -8,7 +8,7 @@ VideoImageLoss``, ``slowfast/models/optimizer.py``, ``slowfast/utils/lr_policy.p
 - image stream (SViT only, ``common.aux_stream``): the HAOG losses on Something-Else frames,
   weighted as the official 7 video + 1 image GPUs average them (1/8 of the gradient),
   on a dedicated last rank when there are enough processes, otherwise on every rank;
-- frame-clip consistency (``recipe.options["consistency"]``): ``"released"`` (the official
+- frame-clip consistency (``recipe.options.consistency``): ``"released"`` (the official
   code never computes it because of a key-name bug; its no-grad frame pass is skipped here,
   which only changes the dropout random stream), ``"paper"`` (L1 between clip and detached
   frame object tokens, weight ``lambda_con`` 1.5) or ``"paper_l2"`` (MSE, also coded);
@@ -32,15 +32,13 @@ import torch.nn.functional as F
 
 from reproducers.common.aux_stream import AuxStream
 from reproducers.common.metrics import aggregate_by_video, topk_accuracy
+from reproducers.common.recipe import fit_summary, train_config
 from reproducers.common.schedules import warmup_cosine
-from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit, param_groups
+from reproducers.common.trainer import distributed_evaluate, fit, param_groups
 from reproducers.common.video.dataset import collate_drop_bad
 from reproducers.common.video.transforms import build_mixup
-from reproducers.harness.errors import UserError
 
 from . import data, losses
-
-CONSISTENCY = ("released", "paper", "paper_l2")
 
 
 def _device(ctx) -> str:
@@ -76,8 +74,8 @@ def evaluate(ctx, model, dataset) -> dict:
                                      "video": batch["video_index"]}
 
     res = distributed_evaluate(forward, dataset, dist=ctx.extras.get("dist"),
-                               batch_size=opts.get("eval_batch_size", 8),
-                               num_workers=opts.get("num_workers", 0),
+                               batch_size=opts.eval_batch_size or 8,
+                               num_workers=opts.num_workers,
                                collate_fn=collate_drop_bad)
     model.train(was_training)
     scores = aggregate_by_video(res["outputs"], res["video"], how="sum")
@@ -107,8 +105,7 @@ def evaluate(ctx, model, dataset) -> dict:
 
 def _video_loss(ctx, device: str, mixup):
     opts = ctx.recipe.options
-    consistency = opts.get("consistency", "released")
-    lambda_con = float(opts.get("lambda_con", 1.5))
+    consistency, lambda_con = opts.consistency, opts.lambda_con
     svit = _is_svit(ctx)
 
     def step_loss(model, batch):
@@ -140,8 +137,7 @@ def _image_loss(ctx, device: str):
                    for k in ("boxes", "exists", "contact")}
         _, extra = model(image)
         terms = losses.image_losses(extra, targets)
-        return losses.weighted_image_loss(terms, opts.get("lambda_nodes", 3.7),
-                                          opts.get("lambda_edges", 0.3))
+        return losses.weighted_image_loss(terms, opts.lambda_nodes, opts.lambda_edges)
 
     return step_loss
 
@@ -152,23 +148,21 @@ def _image_loss(ctx, device: str):
 def _optimizer(ctx, model):
     recipe, opts = ctx.recipe, ctx.recipe.options
     groups = param_groups(model, recipe.lr, recipe.weight_decay)
-    if opts.get("optimizer", "adamw") == "sgd":
-        return torch.optim.SGD(groups, lr=recipe.lr, momentum=opts.get("momentum", 0.9),
-                               nesterov=opts.get("nesterov", True),
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=opts.momentum,
+                               nesterov=opts.nesterov,
                                weight_decay=recipe.weight_decay)
     return torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
 def _aux(ctx, device: str) -> AuxStream | None:
     opts = ctx.recipe.options
-    if not _is_svit(ctx) or not opts.get("image_batch"):
+    if not _is_svit(ctx) or not opts.image_batch:
         return None
     images = data.build_images(ctx.data_root, ctx.data_config)
-    return AuxStream(images, global_batch=int(opts["image_batch"]),
-                     weight=float(opts.get("image_weight", 1 / 8)),
-                     step_loss=_image_loss(ctx, device),
-                     dedicated_ranks=int(opts.get("image_ranks", 1)),
-                     num_workers=int(opts.get("num_workers", 0)), name="image")
+    return AuxStream(images, global_batch=opts.image_batch, weight=opts.image_weight,
+                     step_loss=_image_loss(ctx, device), dedicated_ranks=opts.image_ranks,
+                     num_workers=opts.num_workers, name="image")
 
 
 def _video_gpus(gpus: int, aux: AuxStream | None) -> int | None:
@@ -179,9 +173,7 @@ def _video_gpus(gpus: int, aux: AuxStream | None) -> int | None:
 
 def train(ctx) -> dict:
     rep, recipe, opts = ctx.reproduction, ctx.recipe, ctx.recipe.options
-    consistency = opts.get("consistency", "released")
-    if consistency not in CONSISTENCY:
-        raise UserError(f"--set consistency={consistency}: use one of {', '.join(CONSISTENCY)}")
+    consistency = opts.consistency  # typed: released | paper | paper_l2 (recipe.SViTOptions)
     torch.manual_seed(ctx.seed)
     device = _device(ctx)
     dist = ctx.extras.get("dist")
@@ -189,7 +181,7 @@ def train(ctx) -> dict:
     train_set = ctx.extras["datasets"][rep.dataset.train_split]
     eval_set = ctx.extras["datasets"][rep.protocol.eval_split]
     model = rep.model.factory(**ctx.model_config)
-    init = opts.get("init_checkpoint")
+    init = opts.init_checkpoint
     if init and str(init).lower() != "none":
         init = str(init).format(data_root=ctx.data_root)
         from .checkpoints import load_pretrained
@@ -198,23 +190,15 @@ def train(ctx) -> dict:
     optimizer = _optimizer(ctx, model)
     aux = _aux(ctx, device)
     image_ranks = aux.dedicated_ranks if aux is not None and world > aux.dedicated_ranks else 0
-    workers = int(opts.get("num_workers", 0))
-    cfg = TrainConfig(
-        epochs=recipe.epochs, global_batch=recipe.batch_size, device=ctx.device,
-        per_device_batch=opts.get("per_device_batch"),
-        declared_gpus=_video_gpus(recipe.gpus, aux),
-        eval_every=opts.get("eval_every", recipe.epochs), grad_clip=opts.get("grad_clip", 1.0),
-        amp=opts.get("amp"), select="last", progress=ctx.progress, seed=ctx.seed,
-        num_workers=workers, pin_memory=device.startswith("cuda"),
-        persistent_workers=workers > 0, tensorboard=opts.get("tensorboard", False),
-        checkpoint_every_steps=opts.get("checkpoint_every_steps"))
+    cfg = train_config(ctx, device=device, declared_gpus=_video_gpus(recipe.gpus, aux),
+                       select_metric=f"{rep.protocol.eval_split}_acc@1")
     spe = cfg.steps_per_epoch(len(train_set))
     total = max(1, spe * recipe.epochs)
-    warm = int(round(float(opts.get("warmup_epochs", 0.0)) * spe))
-    start = float(opts.get("warmup_start_lr", recipe.lr)) / recipe.lr
+    warm = int(round(opts.warmup_epochs * spe))
+    start = (recipe.lr if opts.warmup_start_lr is None else opts.warmup_start_lr) / recipe.lr
     scheduler = warmup_cosine(optimizer, warm, total if total > warm else warm + 1,
-                              min_lr=float(opts.get("end_lr", 0.0)), warmup_start_factor=start)
-    mixup = build_mixup(opts.get("mixup"), ctx.model_config["num_classes"])
+                              min_lr=opts.end_lr, warmup_start_factor=start)
+    mixup = build_mixup(opts.mixup, ctx.model_config["num_classes"])
 
     def run_eval(m):
         res = evaluate(ctx, m, eval_set)
@@ -224,20 +208,10 @@ def train(ctx) -> dict:
                  ctx.output_dir, scheduler=scheduler, evaluate=run_eval,
                  resume=ctx.extras.get("resume"), dist=dist, aux=aux, log=ctx.log)
     return {
-        "checkpoint": result.checkpoint,
-        "last_checkpoint": result.last,
-        "selected_epoch": result.selected_epoch,
-        "selection": "last epoch",
-        "steps": result.steps,
-        "world_size": result.world_size,
+        **fit_summary(result, cfg),
         "image_ranks": image_ranks,
         "image_stream": None if aux is None else {
             "global_batch": aux.global_batch, "weight": aux.weight,
             "mode": "dedicated" if image_ranks else "shared", "frames": len(aux.dataset)},
         "consistency": consistency if _is_svit(ctx) else None,
-        "accum": result.accum,
-        "per_device_batch": result.per_device_batch,
-        "setup_mismatch": result.mismatch,
-        "resumed_from": result.resumed_from,
-        "history": result.history,
     }

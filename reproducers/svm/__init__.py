@@ -10,7 +10,7 @@ released code and are listed as unavailable rows.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -30,6 +30,7 @@ from . import data, data_check, task
 from .backbone import SViTConfig
 from .checkpoints import adapt_state_dict
 from .detector import SVM, DetectorConfig
+from .recipe import SVMOptions
 from .selftest import SELFTEST
 from .synthetic import synthesize
 
@@ -88,30 +89,31 @@ LAYOUT = ("<root>/MOT17/{train,test}/<seq>/{seqinfo.ini,img1,gt/gt.txt} + "
           "<root>/pretrain/ViT-B-16.pt (the official data/ folder)")
 
 RECIPE = Recipe(
-    optimizer="adamw (betas 0.9/0.999); custom_keys first match: backbone x0.1 except "
-              "residual blocks, FPN adaptor and ln_post_out* (x1); wd 0.05 on every backbone "
-              "tensor, 0 on neck/head norms and biases",
+    optimizer="adamw",
     lr=2.5e-4, weight_decay=0.05, epochs=10, batch_size=16, gpus=8,
     lr_scaling="none: 0.001 / 8 x samples_per_gpu (2) fixed in the config",
-    schedule="YOLOX: exp warmup over 1 epoch of frame steps, cosine to 0.05x, constant over "
-             "the last loader length; one optimizer step per frame (2-frame clips), fp16, "
-             "EMA (momentum 1e-4) weights saved, best per-epoch HOTA (memory 2) kept",
+    schedule="yolox",
     seed=1024,
-    options={"num_frames": 2, "train_memory_length": 2, "val_memory": 2, "test_memory": 32,
-             "clip_weights": "{data_root}/pretrain/ViT-B-16.pt", "amp": "fp16",
-             "num_workers": 4, "persistent_workers": True, "eval_every": 1,
-             "ema_momentum": 1e-4, "min_lr_ratio": 0.05, "warmup_epochs": 1.0,
-             "num_last_epochs": 1,
-             "interpolate": {"min_num_frames": 5, "max_num_frames": 20}},
+    options=SVMOptions(num_frames=2, train_memory_length=2, val_memory=2, test_memory=32,
+                       clip_weights="{data_root}/pretrain/ViT-B-16.pt", amp="fp16",
+                       num_workers=4, persistent_workers=True, eval_every=1,
+                       ema_momentum=1e-4, min_lr_ratio=0.05, warmup_epochs=1.0,
+                       num_last_epochs=1, select="best",
+                       interpolate={"min_num_frames": 5, "max_num_frames": 20}),
 )
 
 SMOKE_RECIPE = Recipe(
     optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=20, batch_size=4, gpus=0,
-    lr_scaling="none", schedule="YOLOX schedule as official, per frame step", seed=0,
-    options={**RECIPE.options, "clip_weights": None, "num_workers": 0,
-             "persistent_workers": False, "eval_every": 100, "select_best": False,
-             "val_memory": 2, "test_memory": 8, "log_every_steps": 10},
+    lr_scaling="none", schedule="yolox", seed=0,
+    options=replace(RECIPE.options, clip_weights=None, num_workers=0,
+                    persistent_workers=False, eval_every=100, select="last", val_memory=2,
+                    test_memory=8, log_every_steps=10),
 )
+
+# keys data.build reads beyond the declared data configs (valid `--set data.NAME` keys)
+DATA_DEFAULTS = {"sources": None, "img_scale": [800, 1440], "seed": 0, "official_counts": True,
+                 "motsynth_resample": "once", "eval_half": "val", "num_frames": 2,
+                 "pipeline": None}
 
 SVM_MOT17 = Reproduction(
     name="svm_mot17",
@@ -121,7 +123,7 @@ SVM_MOT17 = Reproduction(
         train_split="half-train", eval_split="half-val", expected_samples=data.COUNTS,
         format=LAYOUT, data_root_help="see reproducers/svm/DATA.md",
         build=data.build, synthesize=synthesize, fingerprint=data.fingerprint,
-        check=data_check.check, sample_unit="frames"),
+        check=data_check.check, sample_unit="frames", config_defaults=DATA_DEFAULTS),
     model=ModelSpec("svm", build_svm, FULL_MODEL, SMOKE_MODEL, _example_input,
                     official_num_params=199_549_842, adapt_state_dict=adapt_state_dict),
     recipe=RECIPE,

@@ -15,7 +15,7 @@ Training (yuzhms/Streaming-Video-Model ``configs/mot/svm/svm_base.py``,
   frame never sees the previous one, as the released model was trained) or ``"intended"``
   (previous + current frame); per-epoch validation with memory length 2 and the checkpoint
   with the best HOTA kept (``save_best='HOTA'``);
-- CLIP ViT-B/16 initialisation from ``options["clip_weights"]`` (the official
+- CLIP ViT-B/16 initialisation from ``options.clip_weights`` (the official
   ``--cfg-options model.detector.backbone.pretrain=./pretrain/ViT-B-16.pt``).
 
 Evaluation (``tools/test.py``, ``mmtrack/apis/test.py``, ``svm_test.py``,
@@ -36,13 +36,14 @@ import torch
 from reproducers.common.distributed import all_gather_object, broadcast_object
 from reproducers.common.mot.evaluate import evaluate_mot
 from reproducers.common.mot.motchallenge import write_results
+from reproducers.common.recipe import fit_summary, train_config
 from reproducers.common.tracking import (
     ByteTracker,
     ByteTrackerConfig,
     interpolate_tracks,
     stack_track_results,
 )
-from reproducers.common.trainer import Sequence, TrainConfig, fit
+from reproducers.common.trainer import Sequence, fit
 from reproducers.harness.errors import UserError
 
 from .backbone import load_clip_visual
@@ -59,8 +60,7 @@ def _device(ctx) -> str:
 
 
 def _amp(device: str, opts) -> str | None:
-    amp = opts.get("amp", "fp16")
-    return amp if device.startswith("cuda") else None
+    return opts.amp if device.startswith("cuda") else None
 
 
 # ---------------------------------------------------------------- tracking inference
@@ -110,8 +110,8 @@ def run_tracking(ctx, model, dataset, out_dir: Path, memory_length: int, log=pri
     rank, world = (dist.rank, dist.world_size) if dist is not None else (0, 1)
     model.eval().to(device)
     model.backbone.set_memory_length(memory_length)
-    tracker_cfg = ByteTrackerConfig(**opts.get("tracker", {}))
-    interp = opts.get("interpolate", {"min_num_frames": 5, "max_num_frames": 20})
+    tracker_cfg = ByteTrackerConfig(**opts.tracker)
+    interp = opts.interpolate
     amp = _amp(device, opts)
     mine, frames_done, start = {}, 0, time.perf_counter()
     for k, seq in enumerate(dataset.sequences):
@@ -119,7 +119,8 @@ def run_tracking(ctx, model, dataset, out_dir: Path, memory_length: int, log=pri
             continue
         frames = dataset.frames(seq)
         rows = track_sequence(model, frames, device, tracker_cfg, amp,
-                              int(opts.get("eval_workers", opts.get("num_workers", 0))))
+                              opts.num_workers if opts.eval_workers is None
+                              else opts.eval_workers)
         if interp:
             rows = interpolate_tracks(rows, **interp)
         mine[seq.name] = to_mot_rows(rows, seq.frame_range[0])
@@ -157,7 +158,7 @@ def _metrics(result: dict) -> dict:
 
 def evaluate(ctx, model, dataset) -> dict:
     opts = ctx.recipe.options
-    memory = int(opts.get("test_memory", 32))
+    memory = opts.test_memory
     res = run_tracking(ctx, model, dataset, ctx.output_dir / "results" / "test", memory,
                        ctx.log)
     return {
@@ -207,7 +208,7 @@ def _collate(items):
 
 
 def _clip_init(ctx, model) -> dict | None:
-    path = ctx.recipe.options.get("clip_weights")
+    path = ctx.recipe.options.clip_weights
     if not path:
         return None
     path = Path(str(path).format(data_root=ctx.data_root))
@@ -227,28 +228,22 @@ def train(ctx) -> dict:
     torch.manual_seed(ctx.seed)
     model = rep.model.factory(**ctx.model_config)
     init = _clip_init(ctx, model)
-    num_frames = int(opts.get("num_frames", 2))
-    model.backbone.set_memory_length(int(opts.get("train_memory_length", num_frames)))
+    num_frames = opts.num_frames
+    model.backbone.set_memory_length(opts.train_memory_length)
     if dist is not None and dist.distributed and device.startswith("cuda"):
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # official SyncBN
     optimizer = build_optimizer(model, recipe.lr, recipe.weight_decay)
-    cfg = TrainConfig(
-        epochs=recipe.epochs, global_batch=recipe.batch_size, device=device,
-        declared_gpus=recipe.gpus or None, amp=_amp(device, opts),
-        ema_decay=1 - float(opts.get("ema_momentum", 1e-4)), ema_mode="yolox",
-        select="best" if opts.get("select_best", True) else "last", select_metric="hota",
-        eval_every=int(opts.get("eval_every", 1)), progress=ctx.progress, seed=ctx.seed,
-        num_workers=int(opts.get("num_workers", 4)),
-        persistent_workers=bool(opts.get("persistent_workers", False)),
-        log_every_steps=int(opts.get("log_every_steps", 50)),
+    cfg = train_config(
+        ctx, device=device, select_metric="hota", amp=_amp(device, opts),
+        ema_decay=1 - opts.ema_momentum, ema_mode="yolox",
         scaler_init_scale=512.0,  # mmcv Fp16OptimizerHook loss_scale init_scale
         find_unused_parameters=False)
     lengths = schedule_lengths(cfg.steps_per_epoch(len(train_set)), recipe.epochs, num_frames,
-                               warmup_epochs=float(opts.get("warmup_epochs", 1.0)),
-                               num_last_epochs=int(opts.get("num_last_epochs", 1)))
+                               warmup_epochs=opts.warmup_epochs,
+                               num_last_epochs=opts.num_last_epochs)
     scheduler = yolox_scheduler(optimizer, lengths["total"], lengths["warmup"], lengths["last"],
-                                float(opts.get("min_lr_ratio", 0.05)))
-    val_memory = int(opts.get("val_memory", 2))
+                                opts.min_lr_ratio)
+    val_memory = opts.val_memory
     epoch_dir = ctx.output_dir / "results"
 
     def per_epoch_eval(m):
@@ -261,15 +256,9 @@ def train(ctx) -> dict:
                                 end=lambda m: m.clear_memory()),
               log=ctx.log)
     return {
-        "checkpoint": res.checkpoint,
-        "history": res.history,
-        "selected_epoch": res.selected_epoch,
+        **fit_summary(res, cfg),
         "frame_steps": res.steps,
         "schedule": lengths,
-        "world_size": res.world_size,
-        "accum": res.accum,
-        "per_device_batch": res.per_device_batch,
-        "batch_mismatch": res.mismatch,
         "train_sources": getattr(train_set, "sizes", None),
         "clip_init": None if init is None else {"loaded": len(init["loaded"]),
                                                 "skipped": init["skipped"]},

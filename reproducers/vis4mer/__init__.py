@@ -24,6 +24,7 @@ from reproducers.harness.expected import load_expected
 
 from . import data, data_check, features, synthetic, task
 from .model import ViS4mer
+from .recipe import ViS4merOptions
 from .selftest import SELFTEST
 
 PAPER = Paper(
@@ -74,27 +75,36 @@ def _synthesize_lvu(task_name: str, root, config, seed: int):
 TASK = Task(train=task.train, evaluate=task.evaluate)
 
 
-def _recipe(epochs: int, options: dict, schedule: str) -> Recipe:
+def _recipe(epochs: int, options: dict) -> Recipe:
     return Recipe(
-        optimizer="adamw (S4 log_dt/A/B: lr 1e-3, wd 0)",
+        optimizer="adamw",
         lr=1e-3,
         weight_decay=0.01,
         epochs=epochs,
         batch_size=16,
         gpus=4,
         lr_scaling="none: lr 1e-3 at global batch 16, as the official DataParallel scripts",
-        schedule=schedule,
+        schedule="official",
         seed=1112,
-        options={"num_workers": 8, **options},
+        options=ViS4merOptions(num_workers=8, select="best", **options),
     )
 
 
 def _smoke_recipe(epochs: int, lr: float = 3e-3) -> Recipe:
     return Recipe(
-        optimizer="adamw (S4 log_dt/A/B: lr 1e-3, wd 0)", lr=lr, weight_decay=0.01,
-        epochs=epochs, batch_size=16, gpus=0, lr_scaling="none", schedule="constant", seed=0,
-        options={"scheduler": "none", "eval_every": epochs, "select": "last", "num_workers": 0},
+        optimizer="adamw", lr=lr, weight_decay=0.01, epochs=epochs, batch_size=16, gpus=0,
+        lr_scaling="none", schedule="constant", seed=0,
+        options=ViS4merOptions(eval_every=epochs, select="last", num_workers=0),
     )
+
+
+# keys the builders read beyond the declared data configs (valid `--set data.NAME` keys)
+_DATA_DEFAULTS = {"allow_missing": False, "check_shapes": True, "seed": 0}
+LVU_DATA_DEFAULTS = {**_DATA_DEFAULTS, "features_dir": "vit_features_spatial",
+                     "durations_file": "lvu_1.0/lvu_durations.csv", "span_sampling": "official"}
+SEGMENT_DATA_DEFAULTS = {**_DATA_DEFAULTS, "features_dir": None, "split_dir": "breakfast",
+                         "annotation": "COIN/COIN.json", "drop_videos": None,
+                         "exclude_videos": None}
 
 
 def _expected(name: str):
@@ -122,14 +132,12 @@ def _lvu(task_name: str) -> Reproduction:
             fingerprint=data.fingerprint,
             prepare=features.prepare_lvu,
             check=partial(data_check.check_split, data.build_lvu),
+            config_defaults=LVU_DATA_DEFAULTS,
         ),
         model=ModelSpec("vis4mer", ViS4mer, _model(d_output, LVU_L_SECS * LVU_TOKENS),
                         _smoke_model(d_output, smoke["l_secs"], smoke), _example_input),
-        recipe=_recipe(100, {
-            "scheduler": "official", "plateau_patience": 1, "eval_every": 10,
-            "select": "best", "select_split": "val", "eval_batch_size": 32,
-        }, "ReduceLROnPlateau(factor 0.2, patience 1, mode 'min') stepped every 10 epochs "
-           "with the val metric (official quirk: 'min' on accuracy)"),
+        recipe=_recipe(100, {"plateau_patience": 1, "eval_every": 10, "select_split": "val",
+                             "eval_batch_size": 32}),
         smoke_recipe=_smoke_recipe(SMOKE_EPOCHS),
         protocol=Protocol(
             input=f"{LVU_L_SECS} s x {LVU_TOKENS} tokens x {FEATURE_DIM} ViT-L/16 features "
@@ -168,15 +176,13 @@ def _segments(name: str, dataset: str, classes: int, counts: dict, epochs: int,
             fingerprint=data.fingerprint,
             prepare=prepare,
             check=partial(data_check.check_split, build),
+            config_defaults=SEGMENT_DATA_DEFAULTS,
         ),
         model=ModelSpec("vis4mer", ViS4mer, _model(classes, SEG_COUNT * SEG_TOKENS),
                         _smoke_model(smoke["num_classes"], smoke["segments"], smoke),
                         _example_input),
-        recipe=_recipe(epochs, {
-            "scheduler": "official", "plateau_patience": 10, "eval_every": 1,
-            "select": "best", "select_split": "test",
-        }, "ReduceLROnPlateau(factor 0.2, patience 10, mode 'min') stepped every epoch with "
-           "test accuracy (official quirk); best test epoch reported, as official"),
+        recipe=_recipe(epochs, {"plateau_patience": 10, "eval_every": 1,
+                                "select_split": "test"}),
         smoke_recipe=_smoke_recipe(SMOKE_EPOCHS),
         protocol=Protocol(
             input=f"{SEG_COUNT} segments x {SEG_TOKENS} tokens x {FEATURE_DIM} Video Swin-B "

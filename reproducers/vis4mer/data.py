@@ -97,29 +97,39 @@ def open_features(path: Path, tokens: int, dim: int) -> np.ndarray:
 
 
 def find_features(ids: Sequence[str], feature_dir: Path, config: Mapping,
-                  tokens: int, dim: int) -> tuple[list[int], list[str]]:
-    """Indices of ``ids`` whose feature file exists (shape-checked), and the missing ids.
+                  tokens: int, dim: int) -> tuple[list[int], list[str], list[list[str]]]:
+    """Indices of ``ids`` whose feature file exists (shape-checked), the missing ids, and
+    the unreadable files ([path, reason]: bad header, truncated, wrong shape).
 
-    Missing files raise a UserError naming the first one and the total, unless
-    ``config["allow_missing"]`` is true: then those videos are skipped (the official LVU
-    loader skips them with a print; the Breakfast/COIN loaders would crash on them).
+    A missing or unreadable file raises a UserError naming the first one, unless
+    ``config["allow_missing"]`` is true: then those videos are skipped and counted (the
+    official LVU loader skips missing ones with a print; the Breakfast/COIN loaders would
+    crash on them), as common.video.dataset does for unreadable videos.
     """
-    keep, missing = [], []
+    keep, missing, unreadable = [], [], []
     check = bool(config.get("check_shapes", True))
+    allow = bool(config.get("allow_missing", False))
     for i, vid in enumerate(ids):
         path = feature_dir / f"{vid}.npy"
         if not path.is_file():
             missing.append(vid)
             continue
         if check:
-            check_feature_shape(path, npy_shape(path)[0], tokens, dim)
+            try:
+                check_feature_shape(path, npy_shape(path)[0], tokens, dim)
+            except UserError as e:
+                if not allow:
+                    raise UserError(f"{e} (or set data.allow_missing=true to skip and count "
+                                    "unreadable files)") from None
+                unreadable.append([str(path), str(e)])
+                continue
         keep.append(i)
     if missing and not config.get("allow_missing", False):
         raise UserError(
             f"{len(missing)} of {len(ids)} feature files missing under {feature_dir}, e.g. "
             f"{feature_dir / (missing[0] + '.npy')}: run `python -m reproducers prepare ...` "
             "(see reproducers/vis4mer/DATA.md) or set allow_missing to skip them")
-    return keep, missing
+    return keep, missing, unreadable
 
 
 def synthetic_expected(root: Path, dataset: str, split: str) -> tuple[bool, int | None]:
@@ -154,8 +164,9 @@ class FeatureVideoDataset(Dataset):
     def __init__(self, *, split: str, train: bool, ids: list[str], targets: list,
                  feature_paths: list[Path], missing_ids: list[str], expected: int | None,
                  task_type: str, num_outputs: int, seq_len: int, feature_dim: int,
-                 tokens: int, seed: int):
+                 tokens: int, seed: int, unreadable: list[list[str]] | None = None):
         self.split, self.train = split, train
+        self.unreadable = list(unreadable or [])  # [path, reason] skipped (allow_missing)
         self.ids, self.targets, self.feature_paths = ids, targets, feature_paths
         self.missing_ids, self.expected = missing_ids, expected
         self.task_type, self.num_outputs = task_type, num_outputs
@@ -195,6 +206,14 @@ class FeatureVideoDataset(Dataset):
     def _features(self, video: int) -> np.ndarray:
         return open_features(self.feature_paths[video], self.tokens, self.feature_dim)
 
+    def bad_summary(self) -> dict:
+        """Unreadable feature files skipped at build time (``allow_missing``), in the shape
+        of common.video.dataset.VideoClipDataset.bad_summary, for the run record."""
+        total = len(self.ids) + len(self.unreadable)
+        return {"bad": len(self.unreadable), "total": total,
+                "share": len(self.unreadable) / total if total else 0.0,
+                "samples": [{"path": p, "reason": r} for p, r in self.unreadable]}
+
 
 def fingerprint(dataset: FeatureVideoDataset) -> dict:
     """{"found", "expected", "missing" (first 20 ids), "n_missing", "id_hash"} for provenance.
@@ -209,6 +228,7 @@ def fingerprint(dataset: FeatureVideoDataset) -> dict:
         "missing": list(dataset.missing_ids[:20]),
         "n_missing": len(dataset.missing_ids),
         "id_hash": digest,
+        **({"n_unreadable": len(dataset.unreadable)} if dataset.unreadable else {}),
     }
 
 

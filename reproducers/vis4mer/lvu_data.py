@@ -147,7 +147,7 @@ class LVUDataset(FeatureVideoDataset):
                 raise UserError(f"{dur_file}: no duration for video {vid} "
                                 f"(listed at {split_file}:{lineno})")
         feature_dir = root / config.get("features_dir", "vit_features_spatial")
-        keep, missing = find_features([r[0] for r in rows], feature_dir, config, tokens, dim)
+        keep, missing, unreadable = find_features([r[0] for r in rows], feature_dir, config, tokens, dim)
         ids = [rows[i][0] for i in keep]
         synthetic, expected = synthetic_expected(root, f"lvu/{task}", split)
         super().__init__(
@@ -155,7 +155,7 @@ class LVUDataset(FeatureVideoDataset):
             feature_paths=[feature_dir / f"{v}.npy" for v in ids], missing_ids=missing,
             expected=expected if synthetic else official[split], task_type=kind,
             num_outputs=d_output, seq_len=self.l_secs * tokens, feature_dim=dim,
-            tokens=tokens, seed=int(config.get("seed", 0)))
+            tokens=tokens, seed=int(config.get("seed", 0)), unreadable=unreadable)
         self.durations = [durations[v] for v in ids]
         n_spans = [1 + max(0, d - self.l_secs) for d in self.durations]
         self.span_video = np.repeat(np.arange(len(ids)), n_spans)

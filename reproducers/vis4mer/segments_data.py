@@ -67,7 +67,7 @@ class SegmentDataset(FeatureVideoDataset):
                official_expected: int | None, num_classes: int, marker_key: str) -> None:
         self.segments = int(config.get("segments", config.get("l_secs", 64)))
         tokens, dim = int(config.get("tokens", 49)), int(config.get("dim", 1024))
-        keep, missing = find_features([r[0] for r in rows], feature_dir, config, tokens, dim)
+        keep, missing, unreadable = find_features([r[0] for r in rows], feature_dir, config, tokens, dim)
         ids = [rows[i][0] for i in keep]
         synthetic, expected = synthetic_expected(root, marker_key, split)
         super().__init__(
@@ -76,7 +76,7 @@ class SegmentDataset(FeatureVideoDataset):
             expected=expected if synthetic else official_expected,
             task_type="classification", num_outputs=num_classes,
             seq_len=self.segments * tokens, feature_dim=dim, tokens=tokens,
-            seed=int(config.get("seed", 0)))
+            seed=int(config.get("seed", 0)), unreadable=unreadable)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -3,12 +3,12 @@ md-mohaiminul/ViS4mer).
 
 Recipe: AdamW with the S4 dt/A/B tensors in their own group (lr 1e-3, wd 0), the rest at
 lr/wd of the recipe; CrossEntropy for classification, MSE on output[:, 0] for regression.
-Scheduler options (``recipe.options["scheduler"]``):
+Schedules (``recipe.schedule``; knobs in ``recipe.ViS4merOptions``):
   - "official": ReduceLROnPlateau(mode="min", factor 0.2) stepped with the selection metric,
     i.e. with *accuracy* for classification (the official quirk: the LR drops when accuracy
     fails to fall); LVU steps every 10 epochs with val, Breakfast/COIN every epoch with test;
   - "plateau": the same but with the mode that matches the metric's direction;
-  - "none": constant LR.
+  - "constant": constant LR.
 Evaluation: per-span (LVU) or per-video (Breakfast/COIN) outputs are aggregated per video:
 summed softmax then argmax for classification, mean prediction for regression.
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 
 from reproducers.common.metrics import aggregate_by_video, mse, topk_accuracy
-from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit, scaled_lr
+from reproducers.common.recipe import fit_summary, train_config
+from reproducers.common.trainer import distributed_evaluate, fit, scaled_lr
 
 from .model import optimizer_param_groups
 
@@ -59,8 +60,8 @@ def evaluate(ctx, model, dataset) -> dict:
         return model(x.to(device)).float().cpu(), {"y": y, "video": vid}
 
     res = distributed_evaluate(forward, dataset, dist=ctx.extras.get("dist"),
-                               batch_size=opts.get("eval_batch_size", ctx.recipe.batch_size),
-                               num_workers=opts.get("num_workers", 0))
+                               batch_size=opts.eval_batch_size or ctx.recipe.batch_size,
+                               num_workers=opts.num_workers)
     model.train(was_training)
     out, y, vid = res["outputs"], res["y"], res["video"]
     if _is_regression(ctx):
@@ -76,42 +77,12 @@ def evaluate(ctx, model, dataset) -> dict:
     return {"metrics": metrics, "eval_size": len(scores), "num_samples": len(out)}
 
 
-def _train_config(ctx, select_key: str, higher: bool) -> TrainConfig:
-    recipe, opts = ctx.recipe, ctx.recipe.options
-    workers = opts.get("num_workers", 0)
-    return TrainConfig(
-        epochs=recipe.epochs,
-        global_batch=recipe.batch_size,
-        device=ctx.device,
-        per_device_batch=opts.get("per_device_batch"),
-        declared_gpus=recipe.gpus or None,
-        eval_every=opts.get("eval_every", 1),
-        amp=opts.get("amp"),
-        select=opts.get("select", "last"),
-        select_metric=select_key,
-        select_higher=higher,
-        checkpoint_every_steps=opts.get("checkpoint_every_steps"),
-        progress=ctx.progress,
-        seed=ctx.seed,
-        # the official DataLoader keeps a short last batch; a global batch must be whole
-        # here (DDP + accumulation), so it is completed with the epoch's first samples
-        drop_last=opts.get("drop_last", False),
-        num_workers=workers,
-        pin_memory=_device(ctx).startswith("cuda"),
-        persistent_workers=workers > 0,
-        tensorboard=opts.get("tensorboard", False),
-        # the official model builds `encoder` even when d_input == d_model and skips it in
-        # forward: its parameters get no gradient, which DDP must be told about
-        find_unused_parameters=ctx.model_config["d_input"] == ctx.model_config["d_model"],
-    )
-
-
 def train(ctx) -> dict:
     rep, recipe, opts = ctx.reproduction, ctx.recipe, ctx.recipe.options
     torch.manual_seed(ctx.seed)  # model init; the trainer seeds data and dropout itself
     datasets = ctx.extras["datasets"]
     train_set = datasets[rep.dataset.train_split]
-    select_split = opts.get("select_split", rep.protocol.eval_split)
+    select_split = opts.select_split or rep.protocol.eval_split
     if select_split not in datasets:
         datasets[select_split] = rep.dataset.build(ctx.data_root, select_split, ctx.data_config,
                                                    train=False)
@@ -128,15 +99,11 @@ def train(ctx) -> dict:
                 f"weight_decay {g['weight_decay']}")
     metric = "mse" if _is_regression(ctx) else "acc@1"
     higher = metric != "mse"
-    scheduler_kind = opts.get("scheduler", "official")
     plateau = None
-    if scheduler_kind in ("official", "plateau"):
-        mode = "min" if scheduler_kind == "official" or not higher else "max"
+    if recipe.schedule in ("official", "plateau"):
+        mode = "min" if recipe.schedule == "official" or not higher else "max"
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=mode, factor=opts.get("plateau_factor", 0.2),
-            patience=opts.get("plateau_patience", 1))
-    elif scheduler_kind != "none":
-        raise ValueError(f"unknown scheduler option {scheduler_kind!r}")
+            optimizer, mode=mode, factor=opts.plateau_factor, patience=opts.plateau_patience)
 
     key = f"{select_split}_{metric}"
 
@@ -150,22 +117,14 @@ def train(ctx) -> dict:
         if plateau is not None and key in row:
             plateau.step(row[key])
 
-    cfg = _train_config(ctx, key, higher)
+    device = _device(ctx)
+    # the official model builds `encoder` even when d_input == d_model and skips it in
+    # forward: its parameters get no gradient, which DDP must be told about
+    cfg = train_config(ctx, device=device, select_metric=key, select_higher=higher,
+                       find_unused_parameters=ctx.model_config["d_input"]
+                       == ctx.model_config["d_model"])
     result = fit(model, optimizer, train_set, _loss(ctx, _device(ctx)), cfg, ctx.output_dir,
                  evaluate=run_eval, after_epoch=after_epoch,
                  extra_state={"plateau": plateau} if plateau is not None else None,
                  resume=ctx.extras.get("resume"), dist=ctx.extras.get("dist"), log=ctx.log)
-    return {
-        "checkpoint": result.checkpoint,
-        "last_checkpoint": result.last,
-        "selected_epoch": result.selected_epoch,
-        "selection": f"{cfg.select} by {key}" if cfg.select == "best" else "last epoch",
-        "steps": result.steps,
-        "world_size": result.world_size,
-        "accum": result.accum,
-        "per_device_batch": result.per_device_batch,
-        "setup_mismatch": result.mismatch,
-        "resumed_from": result.resumed_from,
-        "lr_scaling": {"rule": rule, "lr": lr},
-        "history": result.history,
-    }
+    return {**fit_summary(result, cfg), "lr_scaling": {"rule": rule, "lr": lr}}

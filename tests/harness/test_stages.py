@@ -138,12 +138,15 @@ def test_set_overrides_change_recipe_and_config_hash(opts):
 
     rep = fake_paper.make()
     base = stages.train(rep, opts)
-    opts.overrides = parse(["epochs=1", "lr=0.01", "scheduler=plateau"])
+    opts.overrides = parse(["epochs=1", "lr=0.01", "schedule=plateau"])
     changed = stages.train(rep, opts)
     assert changed["inputs_hash"] != base["inputs_hash"]
     assert changed["config"]["recipe"]["epochs"] == 1
     assert changed["config"]["recipe"]["lr"] == 0.01
-    assert changed["config"]["recipe"]["options"] == {"scheduler": "plateau"}
+    assert changed["config"]["recipe"]["schedule"] == "plateau"
+    opts.overrides = parse(["scheduler=plateau"])  # not a key of this recipe: refused
+    with pytest.raises(UserError, match="scheduler: unknown key; valid keys: batch_size"):
+        stages.train(rep, opts)
     opts.overrides = parse(["model.width=3"])
     with pytest.raises(UserError, match="model config has no 'width'"):
         stages.train(rep, opts)

@@ -10,6 +10,7 @@ from reproducers.harness import stages
 from reproducers.harness.errors import UserError
 from reproducers.harness.stages import RunOptions
 from reproducers.svit import SVIT
+from reproducers.svit.recipe import SViTOptions
 from reproducers.svit.task import _video_loss
 
 TINY = {"data.n_per_class": 2, "data.n_val_per_class": 1, "data.frames": 8, "epochs": 1,
@@ -34,7 +35,7 @@ def test_one_epoch_trains_video_and_image_streams_with_paper_consistency(tmp_pat
 
 
 def test_unknown_consistency_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="--set consistency=l3: use one of released, paper"):
+    with pytest.raises(UserError, match="--set consistency=l3: expected one of released, paper, paper_l2"):
         stages.train(SVIT, _opts(tmp_path, consistency="l3"))
     assert not (tmp_path / "rec" / "svit_ssv2" / "train.smoke.json").exists()
     assert not (tmp_path / "runs" / "svit_ssv2-smoke" / "checkpoint_last.pt").exists()
@@ -61,7 +62,7 @@ class _Recorder(torch.nn.Module):
 def test_consistency_runs_the_frame_pass_only_when_it_is_used(kind, extra_pass):
     class Ctx:
         model_config = {"num_objects": 4}
-        recipe = type("R", (), {"options": {"consistency": kind, "lambda_con": 1.5}})
+        recipe = type("R", (), {"options": SViTOptions(consistency=kind, lambda_con=1.5)})
 
     model = _Recorder()
     batch = {"frames": torch.randn(2, 3, 4, 8, 8), "label": torch.tensor([0, 1])}

@@ -17,7 +17,7 @@ from reproducers.svm import SVM_MOT17, build_svm
 from reproducers.svm.task import to_mot_rows
 
 TINY = {"data.num_seqs": 2, "data.frames": 24, "data.num_pedestrians": 3, "epochs": 1,
-        "batch_size": 4, "eval_every": 1, "select_best": True}
+        "batch_size": 4, "eval_every": 1, "select": "best"}
 
 
 def _opts(tmp_path, **overrides) -> RunOptions:
