@@ -22,7 +22,7 @@ from reproducers.harness.declarations import (
 )
 from reproducers.harness.expected import load_expected
 
-from . import data, data_check, features, synthetic, task
+from . import builders, data, data_check, features, synthetic, task
 from .model import ViS4mer
 
 PAPER = Paper(
@@ -116,11 +116,11 @@ def _lvu(task_name: str) -> Reproduction:
             expected_samples=dict(counts),
             format=LVU_LAYOUT,
             data_root_help="see reproducers/vis4mer/DATA.md#lvu",
-            build=data.build_lvu,
+            build=builders.build_lvu,
             synthesize=partial(_synthesize_lvu, task_name),
             fingerprint=data.fingerprint,
             prepare=features.prepare_lvu,
-            check=partial(data_check.check_split, data.build_lvu),
+            check=partial(data_check.check_split, builders.build_lvu),
         ),
         model=ModelSpec("vis4mer", ViS4mer, _model(d_output, LVU_L_SECS * LVU_TOKENS),
                         _smoke_model(d_output, smoke["l_secs"], smoke), _example_input),
@@ -196,10 +196,10 @@ def _segments(name: str, dataset: str, classes: int, counts: dict, epochs: int,
 
 REPRODUCTIONS = [_lvu(t) for t in data.LVU_TASKS] + [
     _segments("vis4mer_breakfast", "Breakfast", 10, dict(data.BREAKFAST_EXPECTED), 100,
-              data.build_breakfast, synthetic.synthesize_breakfast,
+              builders.build_breakfast, synthetic.synthesize_breakfast,
               dict(synthetic.DEFAULTS["breakfast"]), features.prepare_breakfast),
     # COIN test size: the official test extraction script prints "/2797"; train unverified.
     _segments("vis4mer_coin", "COIN", 180, {"test": 2797}, 500,
-              data.build_coin, synthetic.synthesize_coin, dict(synthetic.DEFAULTS["coin"]),
+              builders.build_coin, synthetic.synthesize_coin, dict(synthetic.DEFAULTS["coin"]),
               features.prepare_coin),
 ]
