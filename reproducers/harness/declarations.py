@@ -121,6 +121,25 @@ class ExpectedRow:
 
 
 @dataclass(frozen=True)
+class ClaimRow:
+    """A paper's claim about two reproductions: ``a`` beats ``b`` on ``metric`` (by more than
+    ``margin``, in the metric's units; "beats" follows the metric's direction), checked on the
+    samples both runs scored with a one-sided paired test at level ``alpha``
+    (harness/claims.py). Declared as ``[[claim]]`` in a paper's expected.toml."""
+
+    a: str
+    b: str
+    metric: str
+    kind: RowKind
+    source: str
+    margin: float = 0.0
+    alpha: float = 0.05
+    resamples: int = 10_000  # paired bootstrap resamples
+    seed: int = 0  # bootstrap seed
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Task:
     """How a reproduction trains and evaluates; implemented by the paper with common pieces.
 
@@ -147,6 +166,7 @@ class Reproduction:
     description: str = ""
     smoke_data: Mapping[str, Any] = field(default_factory=dict)  # synthetic-data config
     data_config: Mapping[str, Any] = field(default_factory=dict)  # real-data loader config
+    claims: Sequence[ClaimRow] = ()  # claims whose ``a`` is this reproduction
 
 
 @dataclass

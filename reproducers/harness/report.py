@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 
 from .check import NOT_RUN, check_reproduction, summarize
+from .claims import check_claims
 from .declarations import Reproduction
 from .provenance import REPO_ROOT
 from .records import read_record, record_path
@@ -81,6 +82,7 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
             })
     return {
         "papers": list(papers.values()),
+        "claims": check_claims(sorted(reps, key=lambda r: (r.paper.key, r.name)), records_dir),
         "smoke": smoke_rows,
         "summary": summarize(all_rows),
         "footnotes": footnotes,

@@ -41,10 +41,14 @@ def check_rows(reps, records_dir: Path, log) -> list[dict]:
     """Expected rows of ``reps`` checked against the records (table logged); then the claim
     rows whose two sides are among ``reps`` (``kind: "claim"``, see harness/claims.py)."""
     from .check import check_reproduction, format_table
+    from .claims import check_claims, format_claims
 
     rows = [r for rep in reps for r in check_reproduction(rep, records_dir)]
     log(format_table(rows))
-    return [r.to_dict() for r in rows]
+    claims = check_claims(reps, records_dir)
+    if claims:
+        log(format_claims(claims))
+    return [r.to_dict() for r in rows] + [c.to_dict() for c in claims]
 
 
 def write_report(records_dir: Path, out: Path, log) -> Path:
