@@ -107,7 +107,8 @@ def cmd_run(args) -> int:
     chosen = run.chosen_stages(args.stages, args.eval_only, args.checkpoint)
     multi = args.nproc > 1 or args.nnodes > 1
     if args.launcher == "slurm" and not launch.inside_launcher():
-        request = run.RunRequest.of(rep.name, _options(args), chosen, args.report, args.json)
+        request = run.RunRequest.of(rep.name, _options(args), chosen, args.report, args.json,
+                                    args.seeds)
         code = launch.submit_slurm(
             run.slurm_task, request, nodes=args.nnodes, gpus_per_node=args.gpus_per_node,
             partition=args.partition, time_min=args.slurm_time, folder=args.slurm_folder,
@@ -116,7 +117,8 @@ def cmd_run(args) -> int:
     if multi and not launch.inside_launcher():
         return launch.run_torchrun(args.argv, args.nproc, args.nnodes, args.rdzv_endpoint,
                                    args.node_rank, _log_for(args))
-    return run.run(rep, _options(args), chosen, report=args.report, json_out=args.json)
+    return run.run(rep, _options(args), chosen, report=args.report, json_out=args.json,
+                   seeds=args.seeds)
 
 
 def _check(reps, records_dir, args) -> list[dict]:
@@ -250,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"subset of: {' '.join(RUN_STAGES)}")
     sp.add_argument("--force", action="store_true", help="re-run stages whose inputs did not change")
     sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--seeds", type=int, default=1, metavar="N",
+                    help="repeat train + evaluate over N seeds (--seed, --seed+1, ...); the "
+                         "record holds every seed's result and mean ± std, rows check the mean")
     sp.add_argument("--no-progress", action="store_true")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a recipe field/option (epochs=10, scheduler=plateau, "

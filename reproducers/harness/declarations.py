@@ -149,6 +149,9 @@ class Task:
 
     train: Callable[..., dict]
     evaluate: Callable[..., dict]
+    # the evaluation itself draws at random (e.g. random test clips, seeded by ctx.seed):
+    # `--seeds N` then trains once and repeats the evaluation alone (harness/seeds.py)
+    random_evaluation: bool = False
 
 
 @dataclass(frozen=True)

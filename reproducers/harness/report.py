@@ -64,6 +64,7 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
             "rep": rep,
             "rows": paper_rows,
             "subsets": _subsets(ev),
+            "spread": _spread(ev),
             "profile": prof and prof["result"],
             "profile_note": footnote(prof, prof_path),
             "eval_note": footnote(ev, eval_path),
@@ -76,6 +77,7 @@ def build_context(reps: list[Reproduction], records_dir: Path) -> dict:
                 "rep": rep,
                 "rows": smokes,
                 "subsets": _subsets(srec),
+                "spread": _spread(srec),
                 "note": footnote(srec, sp),
                 "profile": sprof and sprof.get("status") == "ok" and sprof["result"],
                 "train_time_s": _train_time(records_dir, rep.name),
@@ -101,6 +103,16 @@ def _subsets(rec: dict | None) -> list[dict]:
     out = [{"name": name, "eval_size": s.get("eval_size"), "metrics": s.get("metrics", {}),
             "checked": name == chosen} for name, s in subsets.items()]
     return sorted(out, key=lambda s: (not s["checked"], s["name"]))
+
+
+def _spread(rec: dict | None) -> dict | None:
+    """``run --seeds N`` records (harness/seeds.py): {"n", "std": {metric: std}, "values":
+    {metric: [per-seed values]}}; None for a single run."""
+    res = (rec or {}).get("result") or {}
+    if rec is None or rec.get("status") != "ok" or not res.get("seeds"):
+        return None
+    values = {m: [s["metrics"].get(m) for s in res["seeds"]] for m in res.get("metrics", {})}
+    return {"n": len(res["seeds"]), "std": res.get("metrics_std", {}), "values": values}
 
 
 def _train_time(records_dir: Path, name: str) -> float | None:

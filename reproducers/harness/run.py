@@ -60,15 +60,19 @@ def write_report(records_dir: Path, out: Path, log) -> Path:
     return path
 
 
-def run(rep, opts: RunOptions, chosen: list[str], *, report: Path, json_out: bool) -> int:
+def run(rep, opts: RunOptions, chosen: list[str], *, report: Path, json_out: bool,
+        seeds: int = 1) -> int:
     """Run ``chosen`` stages of ``rep``; under torchrun / SLURM this process is one rank
-    (train and evaluate on every rank; profile, check and report on rank 0)."""
+    (train and evaluate on every rank; profile, check and report on rank 0). ``seeds`` > 1
+    repeats train + evaluate over that many seeds (harness/seeds.py)."""
+    if seeds < 1:
+        raise UserError(f"--seeds {seeds}: give a number of seeds >= 1")
     if launch.inside_launcher():
-        return _run_distributed(rep, opts, chosen, report, json_out)
-    return _run_stages(rep, opts, chosen, report, json_out)
+        return _run_distributed(rep, opts, chosen, report, json_out, seeds)
+    return _run_stages(rep, opts, chosen, report, json_out, seeds)
 
 
-def _run_distributed(rep, opts, chosen, report, json_out) -> int:
+def _run_distributed(rep, opts, chosen, report, json_out, seeds=1) -> int:
     from reproducers.common.distributed import barrier, cleanup, init_distributed
 
     opts.dist = init_distributed(opts.device)
@@ -79,13 +83,13 @@ def _run_distributed(rep, opts, chosen, report, json_out) -> int:
             opts.log(f"[{rep.name}] distributed run: world size {opts.dist.world_size} "
                      f"({opts.dist.launcher}, {opts.dist.backend}); recipe declares "
                      f"{rep.recipe.gpus} GPU(s)")
-        return _run_stages(rep, opts, chosen, report, json_out)
+        return _run_stages(rep, opts, chosen, report, json_out, seeds)
     finally:
         barrier()
         cleanup()
 
 
-def _run_stages(rep, opts, chosen, report, json_out) -> int:
+def _run_stages(rep, opts, chosen, report, json_out, seeds=1) -> int:
     if {"train", "evaluate"} & set(chosen):
         if opts.is_main:
             stages.resolve_data_root(rep, opts)  # fail fast on a bad --data-root
@@ -97,7 +101,13 @@ def _run_stages(rep, opts, chosen, report, json_out) -> int:
     for stage in chosen:
         if stage not in ("train", "evaluate") and not opts.is_main:
             continue  # profile, check and report run on rank 0 only
-        if stage in ("profile", "train", "evaluate"):
+        if seeds > 1 and stage in ("train", "evaluate"):
+            if stage == "evaluate" or "evaluate" not in chosen:
+                from .seeds import run_seeds
+
+                rec = run_seeds(rep, opts, seeds, train="train" in chosen)
+                out["stages"]["evaluate"] = {"status": rec["status"], "result": rec["result"]}
+        elif stage in ("profile", "train", "evaluate"):
             rec = getattr(stages, stage)(rep, opts)
             out["stages"][stage] = {"status": rec["status"], "result": rec.get("result")}
         elif stage == "check":
@@ -119,11 +129,12 @@ class RunRequest:
     stages: tuple[str, ...]
     report: Path
     json_out: bool
+    seeds: int = 1
 
     @classmethod
-    def of(cls, name, opts, chosen, report, json_out) -> RunRequest:
+    def of(cls, name, opts, chosen, report, json_out, seeds=1) -> RunRequest:
         return cls(name, dataclasses.replace(opts, log=None, dist=None), tuple(chosen),
-                   Path(report), json_out)
+                   Path(report), json_out, seeds)
 
 
 def slurm_task(request: RunRequest) -> int:
@@ -132,7 +143,7 @@ def slurm_task(request: RunRequest) -> int:
 
     opts = dataclasses.replace(request.options, log=log_to(request.json_out))
     code = run(get(request.name), opts, list(request.stages), report=request.report,
-               json_out=request.json_out)
+               json_out=request.json_out, seeds=request.seeds)
     if code:
         raise SystemExit(code)
     return code
