@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import predictions, stages
+from .atomic import write_atomic
 from .errors import UserError
 from .provenance import config_hash, provenance
 from .records import record_path, write_record
@@ -81,8 +82,8 @@ def _aggregate(rep, opts, per_seed, trained_per_seed: bool, start: float) -> dic
     src = predictions.predictions_path(first_opts.records_dir, rep.name, opts.smoke)
     if src.is_file() and first_rec["result"].get("predictions"):  # claims compare seed s0
         dst = predictions.predictions_path(opts.records_dir, rep.name, opts.smoke)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        if opts.is_main:
+            write_atomic(dst, lambda p: shutil.copyfile(src, p))
         result["predictions"] = {**first_rec["result"]["predictions"], "seed": first_seed}
     config = {"seeds": [s for s, _, _ in per_seed],
               "seed_records": [rec["inputs_hash"] for _, _, rec in per_seed]}
