@@ -81,12 +81,14 @@ def _device(args) -> str:
     return check_device(args.device) if args.device else default_device()
 
 
-def _options(args) -> RunOptions:
+def _options(args, check_device: bool = True) -> RunOptions:
+    """Run options from the parsed flags; ``check_device=False`` where the device is checked
+    elsewhere (a SLURM submission: on the compute nodes)."""
     return RunOptions(
         smoke=getattr(args, "smoke", False),
         data_root=getattr(args, "data_root", None),
         checkpoint=getattr(args, "checkpoint", None),
-        device=_device(args),
+        device=_device(args) if check_device else (args.device or default_device()),
         output_dir=args.output_dir,
         records_dir=args.records_dir,
         force=getattr(args, "force", False),
@@ -119,7 +121,7 @@ def cmd_profile(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .harness import launch
+    from .harness import launch, run
     from .harness.registry import get
     from .harness.stages import configs
 
@@ -127,10 +129,13 @@ def cmd_run(args) -> int:
     _positive(args, "nproc", "nnodes", "gpus_per_node", "slurm_time")
     # unknown/bad --set values are refused before any stage (or launch) runs
     configs(rep, RunOptions(smoke=args.smoke, overrides=parse_overrides(args.set)))
+    chosen = run.chosen_stages(args.stages, args.eval_only, args.checkpoint)
     multi = args.nproc > 1 or args.nnodes > 1
     if args.launcher == "slurm" and not launch.inside_launcher():  # --device: compute nodes
+        request = run.RunRequest.of(rep.name, _options(args, check_device=False), chosen,
+                                    args.report, args.json, args.seeds)
         code = launch.submit_slurm(
-            args.argv, nodes=args.nnodes, gpus_per_node=args.gpus_per_node,
+            run.slurm_task, request, nodes=args.nnodes, gpus_per_node=args.gpus_per_node,
             partition=args.partition, time_min=args.slurm_time, folder=args.slurm_folder,
             account=args.slurm_account, log=_log_for(args), wait=args.slurm_wait)
         return code
@@ -138,75 +143,14 @@ def cmd_run(args) -> int:
     if multi and not launch.inside_launcher():
         return launch.run_torchrun(args.argv, args.nproc, args.nnodes, args.rdzv_endpoint,
                                    args.node_rank, _log_for(args))
-    if launch.inside_launcher():
-        return _run_distributed(rep, opts, args)
-    return _run_stages(rep, opts, args)
-
-
-def _run_distributed(rep, opts, args) -> int:
-    """One rank of a torchrun / SLURM run: train and evaluate on every rank; profile, check
-    and report on rank 0; records written by rank 0 only."""
-    from .common.distributed import barrier, cleanup, init_distributed
-
-    opts.dist = init_distributed(opts.device)
-    if not opts.dist.is_main:
-        opts.log = lambda _msg: None
-    try:
-        if opts.dist.is_main:
-            opts.log(f"[{rep.name}] distributed run: world size {opts.dist.world_size} "
-                     f"({opts.dist.launcher}, {opts.dist.backend}); recipe declares "
-                     f"{rep.recipe.gpus} GPU(s)")
-        return _run_stages(rep, opts, args)
-    finally:
-        barrier()
-        cleanup()
-
-
-def _run_stages(rep, opts, args) -> int:
-    from .harness import stages
-
-    chosen = list(args.stages or RUN_STAGES)
-    if args.eval_only:
-        if "train" in chosen:
-            chosen.remove("train")
-        if args.checkpoint is None:
-            raise UserError("--eval-only needs --checkpoint PATH (a weights-only .pt state dict)")
-    unknown = set(chosen) - set(RUN_STAGES)
-    if unknown:
-        raise UserError(f"--stages: unknown {sorted(unknown)}; choose from {', '.join(RUN_STAGES)}")
-    if {"train", "evaluate"} & set(chosen):
-        if opts.is_main:
-            stages.resolve_data_root(rep, opts)  # fail fast on a bad --data-root
-        if opts.dist is not None:
-            from .common.distributed import barrier
-
-            barrier()  # rank 0 may have written the synthetic data
-    out: dict = {"reproduction": rep.name, "smoke": opts.smoke, "stages": {}}
-    for stage in RUN_STAGES:
-        if stage not in chosen:
-            continue
-        if stage != "train" and stage != "evaluate" and not opts.is_main:
-            continue  # profile, check and report run on rank 0 only
-        if stage in ("profile", "train", "evaluate"):
-            rec = getattr(stages, stage)(rep, opts)
-            out["stages"][stage] = {"status": rec["status"], "result": rec.get("result")}
-        elif stage == "check":
-            out["check"] = _check([rep], opts.records_dir, args)
-        elif stage == "report":
-            out["report"] = str(_report(opts.records_dir, args.report, opts.log))
-    if args.json and opts.is_main:
-        print(json.dumps(out, indent=2, sort_keys=True))
-    fails = [r for r in out.get("check", []) if r["status"] == "FAIL"]
-    return 1 if fails else 0
+    return run.run(rep, opts, chosen, report=args.report, json_out=args.json,
+                   seeds=args.seeds)
 
 
 def _check(reps, records_dir, args) -> list[dict]:
-    from .harness.check import check_reproduction, format_table
+    from .harness.run import check_rows
 
-    rows = [r for rep in reps for r in check_reproduction(rep, records_dir)]
-    stream = sys.stderr if args.json else sys.stdout
-    print(format_table(rows), file=stream, flush=True)
-    return [r.to_dict() for r in rows]
+    return check_rows(reps, records_dir, _log_for(args))
 
 
 def cmd_check(args) -> int:
@@ -219,12 +163,9 @@ def cmd_check(args) -> int:
 
 
 def _report(records_dir: Path, out: Path, log) -> Path:
-    from .harness.registry import discover
-    from .harness.report import render
+    from .harness.run import write_report
 
-    path = render(list(discover().values()), records_dir, out)
-    log(f"report written to {path}")
-    return path
+    return write_report(records_dir, out, log)
 
 
 def cmd_report(args) -> int:
@@ -369,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"subset of: {' '.join(RUN_STAGES)}")
     sp.add_argument("--force", action="store_true", help="re-run stages whose inputs did not change")
     sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--seeds", type=int, default=1, metavar="N",
+                    help="repeat train + evaluate over N seeds (--seed, --seed+1, ...); the "
+                         "record holds every seed's result and mean ± std, rows check the mean")
     sp.add_argument("--no-progress", action="store_true")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a typed recipe field/option (epochs=10, schedule=plateau, "

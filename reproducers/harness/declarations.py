@@ -168,6 +168,25 @@ class ExpectedRow:
 
 
 @dataclass(frozen=True)
+class ClaimRow:
+    """A paper's claim about two reproductions: ``a`` beats ``b`` on ``metric`` (by more than
+    ``margin``, in the metric's units; "beats" follows the metric's direction), checked on the
+    samples both runs scored with a one-sided paired test at level ``alpha``
+    (harness/claims.py). Declared as ``[[claim]]`` in a paper's expected.toml."""
+
+    a: str
+    b: str
+    metric: str
+    kind: RowKind
+    source: str
+    margin: float = 0.0
+    alpha: float = 0.05
+    resamples: int = 10_000  # paired bootstrap resamples
+    seed: int = 0  # bootstrap seed
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Task:
     """How a reproduction trains and evaluates; implemented by the paper with common pieces.
 
@@ -177,6 +196,9 @@ class Task:
 
     train: Callable[..., dict]
     evaluate: Callable[..., dict]
+    # the evaluation itself draws at random (e.g. random test clips, seeded by ctx.seed):
+    # `--seeds N` then trains once and repeats the evaluation alone (harness/seeds.py)
+    random_evaluation: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,6 +244,7 @@ class Reproduction:
     smoke_data: Mapping[str, Any] = field(default_factory=dict)  # synthetic-data config
     data_config: Mapping[str, Any] = field(default_factory=dict)  # real-data loader config
     selftest: SelfTestHooks | None = None  # paper-specific steps of `selftest` (see above)
+    claims: Sequence[ClaimRow] = ()  # claims whose ``a`` is this reproduction
 
 
 @dataclass

@@ -36,9 +36,10 @@ def load_expected(path: Path) -> list[ExpectedRow]:
     rows = data.get("row")
     if not isinstance(rows, list) or not rows:
         raise UserError(f"{path}: no [[row]] tables; declare at least one expected row")
-    extra = set(data) - {"row"}
+    extra = set(data) - {"row", "claim"}  # [[claim]]: harness/claims.py
     if extra:
-        raise UserError(f"{path}: unknown top-level keys {sorted(extra)}; only [[row]] is allowed")
+        raise UserError(f"{path}: unknown top-level keys {sorted(extra)}; only [[row]] and "
+                        f"[[claim]] are allowed")
     out: list[ExpectedRow] = []
     seen: dict[tuple, int] = {}
     for i, raw in enumerate(rows, start=1):

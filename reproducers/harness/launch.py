@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UserError
@@ -67,18 +68,11 @@ def run_torchrun(argv: list[str], nproc: int, nnodes: int, rdzv_endpoint: str | 
     return subprocess.call(cmd)
 
 
-def _slurm_worker(argv: list[str]) -> int:
-    from reproducers.cli import main
-
-    code = main(argv)
-    if code:
-        raise SystemExit(code)
-    return code
-
-
-def submit_slurm(argv: list[str], *, nodes: int, gpus_per_node: int, partition: str | None,
-                 time_min: int, folder: Path, account: str | None, log, wait: bool = False) -> int:
-    """Submit the run as one SLURM job of ``nodes`` x ``gpus_per_node`` tasks (one per GPU).
+def submit_slurm(task: Callable, request, *, nodes: int, gpus_per_node: int,
+                 partition: str | None, time_min: int, folder: Path, account: str | None, log,
+                 wait: bool = False) -> int:
+    """Submit ``task(request)`` as one SLURM job of ``nodes`` x ``gpus_per_node`` tasks (one
+    per GPU); ``task`` is ``harness.run.slurm_task``, the CLI's own run path.
 
     submitit's AutoExecutor falls back to its local executor where there is no SLURM (the
     tasks then run as local processes), which is how this path is tested on CPU. With
@@ -95,7 +89,7 @@ def submit_slurm(argv: list[str], *, nodes: int, gpus_per_node: int, partition: 
     if account:
         params["slurm_account"] = account
     executor.update_parameters(**params)
-    job = executor.submit(_slurm_worker, worker_argv(argv))
+    job = executor.submit(task, request)
     log(f"submitted {executor.cluster} job {job.job_id} ({nodes} node(s) x {gpus_per_node} "
         f"task(s)); logs in {folder}; re-submit with --resume auto after a preemption")
     if not wait:

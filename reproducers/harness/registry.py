@@ -42,6 +42,12 @@ def discover() -> dict[str, Reproduction]:
                     f"attached to {rep.name}"
                 )
             found[rep.name] = rep
+    for rep in found.values():  # a claim's other side must exist (its own side is rep)
+        for claim in rep.claims:
+            if claim.a != rep.name or claim.b not in found:
+                raise UserError(f"reproducers/{rep.paper.key}/expected.toml: claim "
+                                f"{claim.a} vs {claim.b} attached to {rep.name}; both must "
+                                f"be declared reproductions, a being {rep.name}")
     return found
 
 

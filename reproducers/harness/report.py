@@ -15,6 +15,7 @@ import jinja2
 
 from .atomic import file_in_the_way
 from .check import NOT_RUN, check_reproduction, summarize
+from .claims import check_claims
 from .declarations import Reproduction
 from .errors import UserError
 from .provenance import REPO_ROOT
@@ -80,6 +81,7 @@ def build_context(reps: list[Reproduction], records_dir: Path, skipped: list | N
             "rep": rep,
             "rows": paper_rows,
             "subsets": _subsets(ev),
+            "spread": _spread(ev),
             "profile": prof and prof["result"],
             "profile_note": footnote(prof, prof_path),
             "eval_note": footnote(ev, eval_path),
@@ -92,12 +94,14 @@ def build_context(reps: list[Reproduction], records_dir: Path, skipped: list | N
                 "rep": rep,
                 "rows": smokes,
                 "subsets": _subsets(srec),
+                "spread": _spread(srec),
                 "note": footnote(srec, sp),
                 "profile": sprof and sprof.get("status") == "ok" and sprof["result"],
                 "train_time_s": _train_time(read_record(records_dir, rep.name, "train", True)),
             })
     return {
         "papers": list(papers.values()),
+        "claims": check_claims(sorted(reps, key=lambda r: (r.paper.key, r.name)), records_dir),
         "smoke": smoke_rows,
         "summary": summarize(all_rows),
         "footnotes": footnotes,
@@ -137,6 +141,16 @@ def _selftests(records_dir: Path) -> list[dict]:
                                                                  else ""),
                     "rows": [{**it, "headline": headline(it)} for it in rec.get("items", [])]})
     return out
+
+
+def _spread(rec: dict | None) -> dict | None:
+    """``run --seeds N`` records (harness/seeds.py): {"n", "std": {metric: std}, "values":
+    {metric: [per-seed values]}}; None for a single run."""
+    res = (rec or {}).get("result") or {}
+    if rec is None or rec.get("status") != "ok" or not res.get("seeds"):
+        return None
+    values = {m: [s["metrics"].get(m) for s in res["seeds"]] for m in res.get("metrics", {})}
+    return {"n": len(res["seeds"]), "std": res.get("metrics_std", {}), "values": values}
 
 
 def _train_time(rec: dict | None) -> float | None:

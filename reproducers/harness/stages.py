@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import predictions
 from .atomic import file_in_the_way
 from .convert import extract_state_dict, weights_only_refusal
 from .declarations import Reproduction, RunContext
@@ -360,6 +361,9 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
             state, notes = rep.model.adapt_state_dict(state)
         load_strict(model, state, ckpt)
         out = rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split])
+        out = predictions.store_in_result(  # per-sample outputs beside the record
+            out, predictions.predictions_path(opts.records_dir, rep.name, opts.smoke),
+            opts.is_main)
         out["weights"] = {"file": str(weights), "converted_from": str(ckpt) if converted
                           else None, "notes": notes}
         return _with_bad_samples(out, ds)

@@ -37,6 +37,7 @@ from reproducers.common.schedules import warmup_cosine
 from reproducers.common.trainer import distributed_evaluate, fit, param_groups
 from reproducers.common.video.dataset import collate_drop_bad
 from reproducers.common.video.transforms import build_mixup
+from reproducers.harness import predictions
 
 from . import data, losses
 
@@ -94,10 +95,14 @@ def evaluate(ctx, model, dataset) -> dict:
     report = ctx.data_config.get("report_subset", "full")
     if report not in out:
         report = "full"
+    ids = [dataset.ids[v] for v in videos.tolist()]
+    scored = {name: [dataset.ids[i] for i in members if i in row_of]
+              for name, members in subsets.items() if name in out}
     return {"metrics": out[report]["metrics"], "eval_size": out[report]["eval_size"],
             "num_samples": len(res["outputs"]), "views": num_views, "report_subset": report,
             "subsets": out,
-            "empty_box_source": getattr(dataset, "meta", {}).get("empty_box_source")}
+            "empty_box_source": getattr(dataset, "meta", {}).get("empty_box_source"),
+            "predictions": predictions.classification(ids, scores, target, scored, report)}
 
 
 # ---------------------------------------------------------------- losses

@@ -137,7 +137,7 @@ def run_tracking(ctx, model, dataset, out_dir: Path, memory_length: int, log=pri
             write_results(out_dir / f"{name}.txt", rows)
         seqs = [s.name for s in dataset.sequences]
         out = evaluate_mot(dataset.gt_root, out_dir, gt_file=dataset.sequences[0].gt_file,
-                           seqs=seqs, log=lambda m: None)
+                           seqs=seqs, log=lambda m: None, predictions=True)
         out["results_dir"] = str(out_dir)
         out["frames"] = n_frames
         out["frames_per_s"] = round(fps, 3)
@@ -175,6 +175,7 @@ def evaluate(ctx, model, dataset) -> dict:
         "interpolation": res["interpolation"],
         "amp": res["amp"],
         "results_dir": res["results_dir"],
+        "predictions": res["predictions"],  # per-sequence TrackEval fields (harness stores)
     }
 
 

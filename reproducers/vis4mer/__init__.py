@@ -6,11 +6,13 @@ Official code: md-mohaiminul/ViS4mer @ 2a2442b (run_lvu.py, run_breakfast.py, ru
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import torch
 
+from reproducers.harness.claims import load_claims
 from reproducers.harness.declarations import (
     DatasetSpec,
     ModelSpec,
@@ -22,10 +24,11 @@ from reproducers.harness.declarations import (
 )
 from reproducers.harness.expected import load_expected
 
-from . import data, data_check, features, synthetic, task
+from . import builders, data, data_check, features, synthetic, task
 from .model import ViS4mer
 from .recipe import ViS4merOptions
 from .selftest import SELFTEST
+from .time_blind import TimeBlindViS4mer
 
 PAPER = Paper(
     key="vis4mer",
@@ -37,6 +40,7 @@ PAPER = Paper(
 )
 
 EXPECTED = load_expected(Path(__file__).with_name("expected.toml"))
+CLAIMS = load_claims(Path(__file__).with_name("expected.toml"))
 
 LVU_LAYOUT = ("<root>/lvu_1.0/<task>/{train,val,test}.csv, <root>/lvu_1.0/lvu_durations.csv, "
               "<root>/vit_features_spatial/<youtube_id>.npy (duration+1, 197, 1024)")
@@ -127,11 +131,11 @@ def _lvu(task_name: str) -> Reproduction:
             expected_samples=dict(counts),
             format=LVU_LAYOUT,
             data_root_help="see reproducers/vis4mer/DATA.md#lvu",
-            build=data.build_lvu,
+            build=builders.build_lvu,
             synthesize=partial(_synthesize_lvu, task_name),
             fingerprint=data.fingerprint,
             prepare=features.prepare_lvu,
-            check=partial(data_check.check_split, data.build_lvu),
+            check=partial(data_check.check_split, builders.build_lvu),
             config_defaults=LVU_DATA_DEFAULTS,
         ),
         model=ModelSpec("vis4mer", ViS4mer, _model(d_output, LVU_L_SECS * LVU_TOKENS),
@@ -203,12 +207,26 @@ def _segments(name: str, dataset: str, classes: int, counts: dict, epochs: int,
     )
 
 
-REPRODUCTIONS = [_lvu(t) for t in data.LVU_TASKS] + [
+_PAPER_REPRODUCTIONS = [_lvu(t) for t in data.LVU_TASKS] + [
     _segments("vis4mer_breakfast", "Breakfast", 10, dict(data.BREAKFAST_EXPECTED), 100,
-              data.build_breakfast, synthetic.synthesize_breakfast,
+              builders.build_breakfast, synthetic.synthesize_breakfast,
               dict(synthetic.DEFAULTS["breakfast"]), features.prepare_breakfast),
     # COIN test size: the official test extraction script prints "/2797"; train unverified.
     _segments("vis4mer_coin", "COIN", 180, {"test": 2797}, 500,
-              data.build_coin, synthetic.synthesize_coin, dict(synthetic.DEFAULTS["coin"]),
+              builders.build_coin, synthetic.synthesize_coin, dict(synthetic.DEFAULTS["coin"]),
               features.prepare_coin),
 ]
+
+
+def _time_blind(rep: Reproduction) -> Reproduction:
+    """``rep`` with a time-blind model: an ablation without paper rows, declared for the smoke
+    claim that ViS4mer's use of temporal order matters on the synthetic order task."""
+    return replace(rep, name=f"{rep.name}_timeblind",
+                   model=replace(rep.model, name="vis4mer_timeblind", factory=TimeBlindViS4mer),
+                   expected=[], description=f"ablation of {rep.name}: the model sees the "
+                   f"temporal mean of its input at every step (no paper rows; smoke claim)")
+
+
+_ABLATIONS = [_time_blind(next(r for r in _PAPER_REPRODUCTIONS if r.name == "vis4mer_breakfast"))]
+REPRODUCTIONS = [replace(r, claims=[c for c in CLAIMS if c.a == r.name])
+                 for r in _PAPER_REPRODUCTIONS + _ABLATIONS]

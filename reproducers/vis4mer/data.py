@@ -10,8 +10,9 @@ Layout under ``--data-root`` (see DATA.md):
     COIN/COIN.json                            database[video_id]: subset, recipe_type, start, end
     COIN/features/temporal_mean_pooling/<video_id>.npy                    (n_seg, 49, 1024)
 
-Builders (``build(root, split, config, train) -> Dataset``): ``build_lvu``,
-``build_breakfast``, ``build_coin``. Every item is ``(features, target, video_index)``:
+Builders (``build(root, split, config, train) -> Dataset``) are in ``builders.py``:
+``build_lvu``, ``build_breakfast``, ``build_coin`` (the loaders import this module, so it
+does not import them). Every item is ``(features, target, video_index)``:
 features float32 (seq_len, dim), target int64 (classification) or float32 (regression),
 video_index the position of the video in ``dataset.ids``.
 """
@@ -231,26 +232,3 @@ def fingerprint(dataset: FeatureVideoDataset) -> dict:
         **({"n_unreadable": len(dataset.unreadable)} if dataset.unreadable else {}),
     }
 
-
-# ---------------------------------------------------------------- builders
-
-
-def build_lvu(root: Path, split: str, config: Mapping, train: bool) -> Dataset:
-    """LVU task ``config["task"]``; see lvu_data.LVUDataset for the config keys."""
-    from reproducers.vis4mer.lvu_data import LVUDataset
-
-    return LVUDataset(Path(root), split, config, train)
-
-
-def build_breakfast(root: Path, split: str, config: Mapping, train: bool) -> Dataset:
-    """Breakfast (train/test); see segments_data.BreakfastDataset for the config keys."""
-    from reproducers.vis4mer.segments_data import BreakfastDataset
-
-    return BreakfastDataset(Path(root), split, config, train)
-
-
-def build_coin(root: Path, split: str, config: Mapping, train: bool) -> Dataset:
-    """COIN (training/testing, aliases train/test); see segments_data.CoinDataset."""
-    from reproducers.vis4mer.segments_data import CoinDataset
-
-    return CoinDataset(Path(root), split, config, train)

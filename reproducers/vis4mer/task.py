@@ -20,6 +20,7 @@ import torch
 from reproducers.common.metrics import aggregate_by_video, mse, topk_accuracy
 from reproducers.common.recipe import fit_summary, train_config
 from reproducers.common.trainer import distributed_evaluate, fit, scaled_lr
+from reproducers.harness import predictions
 
 from .model import optimizer_param_groups
 
@@ -64,17 +65,19 @@ def evaluate(ctx, model, dataset) -> dict:
                                num_workers=opts.num_workers)
     model.train(was_training)
     out, y, vid = res["outputs"], res["y"], res["video"]
+    ids = [dataset.ids[v] for v in torch.unique(vid).tolist()]  # rows of the per-video arrays
     if _is_regression(ctx):
         pred = aggregate_by_video(out[:, 0], vid, how="mean")
         target = aggregate_by_video(y.float(), vid, how="mean")
         return {"metrics": {"mse": float(mse(pred, target))}, "eval_size": len(pred),
-                "num_samples": len(out)}
+                "num_samples": len(out), "predictions": predictions.regression(ids, pred, target)}
     scores = aggregate_by_video(out, vid, how="sum_softmax")
     target = aggregate_by_video(y.float(), vid, how="mean").round().long()
     ks = (1, 5) if scores.shape[1] >= 5 else (1,)
     acc = topk_accuracy(scores, target, ks=ks)
     metrics = {f"acc@{k}": float(v) for k, v in zip(ks, acc, strict=True)}
-    return {"metrics": metrics, "eval_size": len(scores), "num_samples": len(out)}
+    return {"metrics": metrics, "eval_size": len(scores), "num_samples": len(out),
+            "predictions": predictions.classification(ids, scores, target)}
 
 
 def train(ctx) -> dict:

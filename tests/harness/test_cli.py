@@ -30,8 +30,9 @@ def test_list_json_lists_vis4mer_reproductions():
     proc = cli("list", "--json")
     assert proc.returncode == 0, proc.stderr
     data = {d["name"]: d for d in json.loads(proc.stdout)}
-    vis = sorted(n for n in data if n.startswith("vis4mer_"))
+    vis = sorted(n for n in data if n.startswith("vis4mer_") and not n.endswith("_timeblind"))
     assert len(vis) == 11
+    assert data["vis4mer_breakfast_timeblind"]["expected"] == []  # the claim's ablation
     assert "vit_features_spatial" in data["vis4mer_lvu_scene"]["data_layout"]
     assert data["vis4mer_lvu_scene"]["expected_samples"] == {"train": 557, "val": 120, "test": 86}
     for name in vis:

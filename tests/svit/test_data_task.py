@@ -97,6 +97,11 @@ def test_evaluate_reports_both_subsets(root):
     assert res["subsets"]["full"]["metrics"]["acc@5"] == 100.0
     assert res["report_subset"] == "box_filtered" and res["eval_size"] == len(kept) == 4
     assert res["num_samples"] == 3 * len(labels) and res["views"] == 3
+    pred = res["predictions"]  # per-video scores: both subsets recompute from them
+    assert pred.ids == list(ds.ids) and pred.subset == "box_filtered"
+    assert pred.subsets["box_filtered"] == [ds.ids[i] for i in kept]
+    assert pred.metric("acc@1") == pytest.approx(kept3)
+    assert pred.metric("acc@1", subset="full") == pytest.approx(full3)
 
 
 def test_image_stream_items_are_seeded(root):

@@ -11,7 +11,7 @@ import torch
 
 from reproducers.cli import main
 from reproducers.common.mot.motchallenge import read_results
-from reproducers.harness import stages
+from reproducers.harness import predictions, stages
 from reproducers.harness.stages import RunOptions
 from reproducers.svm import SVM_MOT17, build_svm
 from reproducers.svm.task import to_mot_rows
@@ -40,6 +40,12 @@ def test_train_then_track(tmp_path, memory):
     assert ev["eval_size"] == 22 and ev["memory_length"] == 8  # frames 14..24 of 2 sequences
     assert ev["trackeval_settings"]["protocol"]
     assert set(ev["per_sequence"]) == {"SYN-01", "SYN-02"}
+    # per-sequence TrackEval fields beside the record recompute the combined metrics
+    rec = json.loads((tmp_path / "rec" / "svm_mot17" / "evaluate.smoke.json").read_text())
+    pred = predictions.load_for(tmp_path / "rec", rec)
+    assert pred.kind == "trackeval" and pred.ids == ["SYN-01", "SYN-02"]
+    for name in ("mota", "hota", "idf1", "idsw"):
+        assert pred.metric(name) == pytest.approx(ev["metrics"][name])
     for seq in ("SYN-01", "SYN-02"):  # MOTChallenge result files, MOT frame numbers
         rows = read_results(tmp_path / "runs" / "svm_mot17-smoke" / "results" / "test" /
                             f"{seq}.txt", seq_length=24)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from reproducers.harness.errors import UserError
-from reproducers.vis4mer.data import build_breakfast, build_coin, build_lvu, fingerprint
+from reproducers.vis4mer.builders import build_breakfast, build_coin, build_lvu
+from reproducers.vis4mer.data import fingerprint
 from reproducers.vis4mer.lvu_data import LIKE_RATIO_MEAN, VIEW_COUNT_LOG_MEAN
 from reproducers.vis4mer.segments_data import select_segments
 

@@ -11,7 +11,7 @@ from torch import nn
 from reproducers.harness.errors import UserError
 from reproducers.vis4mer import features as F
 from reproducers.vis4mer.backbones import SwinFeatures, ViTFeatures, _load, convert_mmaction_swin
-from reproducers.vis4mer.data import build_breakfast, build_coin, build_lvu
+from reproducers.vis4mer.builders import build_breakfast, build_coin, build_lvu
 
 GRAY_STEP = 5  # frame i is a uniform image of grey level 5 * i
 

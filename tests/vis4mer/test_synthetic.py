@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from reproducers.vis4mer.data import build_breakfast, build_coin, build_lvu, fingerprint
+from reproducers.vis4mer.builders import build_breakfast, build_coin, build_lvu
+from reproducers.vis4mer.data import fingerprint
 from reproducers.vis4mer.synthetic import (
     DEFAULTS,
     synthesize_breakfast,

@@ -26,6 +26,7 @@ a temporary folder. TrackEval's own printing goes to ``log`` (or nowhere).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import tempfile
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ...harness.errors import UserError
+from ...harness.predictions import Kind, Predictions, register_kind
 from .motchallenge import parse_mot_file, read_seqinfo
 
 BENCHMARKS = ("MOT15", "MOT16", "MOT17", "MOT20")
@@ -149,7 +151,8 @@ def _load_inputs(gt_dir: Path, results_dir: Path, seqs: Sequence[str], gt_file: 
 
 def evaluate_mot(gt_dir: Path, results_dir: Path, *, gt_file: str = "gt/gt.txt",
                  seqs: Sequence[str] | None = None, benchmark: str = "MOT17",
-                 missing: str = "error", log: Callable[[str], None] | None = None) -> dict:
+                 missing: str = "error", log: Callable[[str], None] | None = None,
+                 predictions: bool = False) -> dict:
     """Evaluate MOTChallenge tracker results against ground truth with TrackEval.
 
     gt_dir: folder of sequences ``<seq>/{seqinfo.ini, <gt_file>}``; results_dir: one
@@ -164,6 +167,8 @@ def evaluate_mot(gt_dir: Path, results_dir: Path, *, gt_file: str = "gt/gt.txt",
     IDF1, IDP, IDR in percent, and the counts TP, FP, FN, IDSW, Frag, MT, PT, ML, Dets, IDs,
     GT_Dets, GT_IDs. ``combined`` is TrackEval's COMBINED_SEQ (counts summed over sequences,
     ratios recomputed from the sums; HOTA from summed TP/FN/FP and AssA per alpha).
+    ``predictions``: also return ``"predictions"``, the per-sequence TrackEval fields as a
+    ``harness.predictions.Predictions`` of kind ``"trackeval"`` (see ``sequence_predictions``).
     """
     import trackeval
 
@@ -247,7 +252,65 @@ def evaluate_mot(gt_dir: Path, results_dir: Path, *, gt_file: str = "gt/gt.txt",
         "layout": "copied to <tmp>/gt/<seq>/{seqinfo.ini,<gt_file>} and "
                   "<tmp>/trackers/track/<seq>.txt; seqmap lists seqs",
     }
-    return {"sequences": per_seq, "combined": combined, "settings": settings}
+    out = {"sequences": per_seq, "combined": combined, "settings": settings}
+    if predictions:
+        out["predictions"] = sequence_predictions({seq: res[seq]["pedestrian"] for seq in seqs})
+    return out
+
+
+# ---------------------------------------------------------------- per-sequence predictions
+
+COMBINED_METRICS = ("HOTA", "CLEAR", "Identity", "Count")
+
+
+def sequence_predictions(per_seq: dict) -> Predictions:
+    """``{seq: TrackEval result {metric: {field: value}}}`` -> Predictions of kind
+    ``"trackeval"``: one array per ``"<metric>.<field>"``, one row per sequence (HOTA's
+    per-alpha fields are (S, 19)), enough to combine any subset of sequences exactly as
+    TrackEval's COMBINED_SEQ does (``combine``)."""
+    seqs = list(per_seq)
+    arrays = {}
+    for metric in COMBINED_METRICS:
+        for fld in per_seq[seqs[0]][metric]:
+            arrays[f"{metric}.{fld}"] = np.stack([np.asarray(per_seq[s][metric][fld],
+                                                             dtype=np.float64) for s in seqs])
+    return Predictions("trackeval", seqs, arrays)
+
+
+def combine(arrays, rows, metrics: Sequence[str] = COMBINED_METRICS) -> dict:
+    """TrackEval's ``combine_sequences`` over the sequences ``rows`` (repeats allowed: each
+    repeat counts as one more sequence), summarised like ``summarize`` (``FIELDS``)."""
+    res = {}
+    for metric in metrics:
+        fields = {k.split(".", 1)[1]: v for k, v in arrays.items()
+                  if k.startswith(metric + ".")}
+        per = {str(j): {f: (v[r] if v.ndim > 1 else v[r].item()) for f, v in fields.items()}
+               for j, r in enumerate(rows)}
+        res[metric] = _metric_object(metric).combine_sequences(per)
+    return {key: (int(res[m][f]) if scale == 1 else float(np.mean(res[m][f])) * scale)
+            for key, (m, f, scale) in FIELDS.items() if m in res}
+
+
+@functools.cache
+def _metric_object(metric: str):
+    import trackeval
+
+    configs = trackeval_configs("", "", "", gt_file="gt/gt.txt", benchmark="MOT17")[2]
+    with contextlib.redirect_stdout(io.StringIO()):
+        if metric == "Count":
+            return trackeval.metrics.Count()
+        return getattr(trackeval.metrics, metric)(configs[metric])
+
+
+def _trackeval_metric(arrays, rows, name: str) -> float:
+    key = name.upper()
+    if key not in FIELDS:
+        raise UserError(f"TrackEval predictions have no metric {name!r} ({', '.join(FIELDS)})")
+    metric = FIELDS[key][0]
+    return float(combine(arrays, rows, (metric,))[key])
+
+
+register_kind("trackeval", Kind(metric=_trackeval_metric))
 
 
 def format_table(result: dict) -> str:
