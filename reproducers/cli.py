@@ -81,6 +81,8 @@ def _options(args) -> RunOptions:
         log=_log_for(args),
         overrides=parse_overrides(getattr(args, "set", None)),
         resume=getattr(args, "resume", None),
+        init_file=getattr(args, "init", None),
+        with_deps=getattr(args, "with_deps", False),
     )
 
 
@@ -334,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-root", type=Path, default=None)
     sp.add_argument("--checkpoint", type=Path, default=None, help="weights-only .pt to evaluate")
     sp.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint without training")
+    sp.add_argument("--init", type=Path, default=None, metavar="FILE",
+                    help="initial weights for training (instead of the declared init)")
+    sp.add_argument("--with-deps", action="store_true",
+                    help="first run the reproductions whose checkpoint this one starts from")
     sp.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
                     help=f"subset of: {' '.join(RUN_STAGES)}")
     sp.add_argument("--force", action="store_true", help="re-run stages whose inputs did not change")

@@ -175,6 +175,9 @@ class Reproduction:
     smoke_data: Mapping[str, Any] = field(default_factory=dict)  # synthetic-data config
     data_config: Mapping[str, Any] = field(default_factory=dict)  # real-data loader config
     selftest: SelfTestHooks | None = None  # paper-specific steps of `selftest` (see above)
+    # initial weights of the train stage: weights.InitFile / weights.InitFrom (another
+    # reproduction's checkpoint) or None; resolved per run by harness/chain.py
+    init: Any = None
 
 
 @dataclass

@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .convert import extract_state_dict
+from .chain import resolve as resolve_init
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
 from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
 from .records import DEFAULT_RECORDS_DIR, read_record, record_path, write_record
+from .weights import load_strict, weights_only_file
 
 RUN_STAGES = ("profile", "train", "evaluate", "check", "report")
 
@@ -38,6 +39,8 @@ class RunOptions:
     resume: str | None = None  # "auto" or a checkpoint path (trainer's exact resume)
     dist: object = None  # common.distributed.DistEnv under torchrun / SLURM, else None
     extras: dict = field(default_factory=dict)
+    init_file: Path | None = None  # --init FILE: initial weights instead of the declared init
+    with_deps: bool = False  # --with-deps: run the reproductions this one starts from first
 
     @property
     def is_main(self) -> bool:
@@ -204,16 +207,37 @@ def _datasets(rep: Reproduction, ctx: RunContext, splits: dict[str, bool]) -> tu
 
 def train(rep: Reproduction, opts: RunOptions) -> dict:
     root = resolve_data_root(rep, opts)
+    init = resolve_init(rep, opts, root, _run_dependency)  # harness/chain.py
     ctx = _context(rep, opts, root)
+    loads: list[dict] = []
+    if init is not None:
+        ctx.reproduction = init.apply(rep, loads)
     ds, prints = _datasets(rep, ctx, {rep.dataset.train_split: True,
                                       rep.protocol.eval_split: False})
     ctx.extras["datasets"] = ds
     config = {"model": dict(ctx.model_config), "recipe": _recipe_dict(ctx.recipe),
               "data": dict(ctx.data_config), "data_root": str(root)}
+    if init is not None:
+        config["init"] = init.source
     inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
               "device": opts.device}
     return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed,
-                      lambda: _with_bad_samples(rep.task.train(ctx), ds))
+                      lambda: _with_bad_samples(_with_init(rep.task.train(ctx), init, loads), ds))
+
+
+def _run_dependency(dep: Reproduction, opts: RunOptions) -> None:
+    """``--with-deps``: the reproduction a run starts from, trained and evaluated first."""
+    train(dep, opts)
+    evaluate(dep, opts)
+
+
+def _with_init(result: dict, init, loads: list[dict]) -> dict:
+    if init is None:
+        return result
+    if not loads:
+        raise RuntimeError("the declared init was never applied: the task did not build its "
+                           "model with ctx.reproduction.model.factory")
+    return {**result, "init": {**init.source, **loads[0], "builds": len(loads)}}
 
 
 def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
@@ -262,66 +286,6 @@ def _with_bad_samples(result: dict, datasets: dict) -> dict:
     if bad:
         result["bad_samples"] = _stringify(bad)
     return result
-
-
-def weights_only_file(path: Path, cache_dir: Path, log=print) -> tuple[Path, dict, bool]:
-    """(file, state dict, converted): ``path`` itself when it is a bare state dict; otherwise
-    (an official training checkpoint: model_state + optimizer_state + cfg ..., loadable with
-    weights_only=True) its state dict written once to ``cache_dir/<stem>.<sha12>.weights.pt``
-    and reused after. The checkpoint is read once."""
-    import torch
-
-    from .atomic import write_atomic
-
-    obj = _load_checkpoint(path)
-    state, where = _state_of(obj, path)
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return path, state, False
-    target = Path(cache_dir) / f"{Path(path).stem}.{file_hash(path)[:12]}.weights.pt"
-    if not target.is_file():
-        write_atomic(target, lambda p: torch.save(state, p))
-        log(f"converted {path} ({where}, {len(state)} tensors) once to weights-only {target}")
-    return target, state, True
-
-
-def load_strict(model, state: dict, source: Path) -> None:
-    """``load_state_dict(strict=True)`` with a one-line error naming what does not fit."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or shapes:
-        def few(keys):
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-
-        raise UserError(f"{source}: does not fit the model: missing [{few(missing)}], "
-                        f"unexpected [{few(unexpected)}], shape mismatch [{few(shapes)}]; "
-                        f"pass the checkpoint of this reproduction's architecture")
-    model.load_state_dict(state, strict=True)
-
-
-def _load_checkpoint(path: Path):
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle-only files, corrupt files
-        raise UserError(f"{path}: cannot be loaded with torch.load(weights_only=True) ({exc}); "
-                        f"convert official pickled checkpoints once with "
-                        f"`python -m reproducers convert-checkpoint SRC DST`") from None
-
-
-def _state_of(obj, path: Path) -> tuple[dict, str]:
-    try:
-        return extract_state_dict(obj)
-    except UserError as exc:
-        raise UserError(f"{path}: {exc}") from None
-
-
-def load_weights(path: Path) -> dict:
-    """A state dict from a weights-only checkpoint: a raw state dict, or one nested under the
-    usual keys (model, model_state, state_dict, ...; see convert.extract_state_dict)."""
-    return _state_of(_load_checkpoint(path), path)[0]
 
 
 def _recipe_dict(recipe) -> dict:
