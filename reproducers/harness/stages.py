@@ -16,7 +16,7 @@ from .errors import UserError
 from .overrides import apply as apply_overrides
 from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
 from .records import DEFAULT_RECORDS_DIR, read_record, record_path, write_record
-from .weights import load_strict, weights_only_file
+from .weights import load_for_evaluation
 
 RUN_STAGES = ("profile", "train", "evaluate", "check", "report")
 
@@ -264,15 +264,10 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
 
     def body():
         model = rep.model.factory(**ctx.model_config)
-        weights, state, converted = weights_only_file(ckpt, run_dir(rep, opts) / "weights",
-                                                      opts.log)
-        notes = []
-        if rep.model.adapt_state_dict is not None:
-            state, notes = rep.model.adapt_state_dict(state)
-        load_strict(model, state, ckpt)
+        weights = load_for_evaluation(model, ckpt, run_dir(rep, opts) / "weights",
+                                      rep.model.adapt_state_dict, opts.log)
         out = rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split])
-        out["weights"] = {"file": str(weights), "converted_from": str(ckpt) if converted
-                          else None, "notes": notes}
+        out["weights"] = weights
         return _with_bad_samples(out, ds)
 
     return _run_stage(rep, "evaluate", opts, inputs, config, prints, ctx.seed, body)

@@ -31,7 +31,7 @@ from .errors import UserError
 
 __all__ = ["InitFile", "InitFrom", "Adapt", "convert", "extract_state_dict", "load_file",
            "save_file", "load_weights", "weights_only_file", "load_strict", "load_matching",
-           "initialise", "sha256"]
+           "load_for_evaluation", "initialise", "sha256"]
 
 # adapt(state) -> (state, notes): a paper's key renaming / dropping before the load
 Adapt = Callable[[dict], tuple[dict, list[str]]]
@@ -162,6 +162,20 @@ def load_matching(model, state: dict, source: Path) -> dict:
             "mismatched": sorted(k for k in state if k in own and own[k].shape != state[k].shape),
             "missing": sorted(k for k in own if k not in kept),
             "unexpected": sorted(k for k in state if k not in own)}
+
+
+def load_for_evaluation(model, checkpoint: Path, cache_dir: Path, adapt: Adapt | None = None,
+                        log=print) -> dict:
+    """Load the checkpoint an evaluation scores: weights-only (a training checkpoint's weights
+    cached once, see ``weights_only_file``), the paper's ``adapt`` hook, strict. Returns what
+    the evaluate record stores under ``weights``."""
+    weights, state, converted = weights_only_file(checkpoint, cache_dir, log)
+    notes: list[str] = []
+    if adapt is not None:
+        state, notes = adapt(state)
+    load_strict(model, state, checkpoint)
+    return {"file": str(weights), "converted_from": str(checkpoint) if converted else None,
+            "notes": notes}
 
 
 def initialise(model, state: dict, source: Path, strict: bool = False,
