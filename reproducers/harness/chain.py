@@ -98,13 +98,17 @@ def resolve(rep: Reproduction, opts, data_root: Path,
     rec = read_record(opts.records_dir, dep.name, "train", opts.smoke)
     path = _checkpoint(rec, init.pick)
     if path is None:
+        where = record_path(opts.records_dir, dep.name, "train", opts.smoke)
         mode = "smoke " if opts.smoke else ""
-        have = "no successful" if rec is None or rec.get("status") != "ok" else \
-            f"no {init.pick} checkpoint file for the"
+        if rec is None or rec.get("status") != "ok":
+            raise UserError(
+                f"{rep.name} starts from {dep.name}'s {init.pick} checkpoint, but there is no "
+                f"successful {mode}train record {where}: run `{command_for(dep.name, opts)}` "
+                f"first, or add --with-deps")
         raise UserError(
-            f"{rep.name} starts from {dep.name}'s {init.pick} checkpoint, but there is {have} "
-            f"{mode}train record {record_path(opts.records_dir, dep.name, 'train', opts.smoke)}"
-            f": run `{command_for(dep.name, opts)}` first, or add --with-deps")
+            f"{rep.name} starts from {dep.name}'s {init.pick} checkpoint, but its {mode}train "
+            f"record {where} has no such file (deleted, or a recipe that keeps no "
+            f"{init.pick} checkpoint): run `{command_for(dep.name, opts)} --force`")
     source = {"reproduction": dep.name, "pick": init.pick, "file": str(path),
               "sha256": sha256(path), "train_inputs_hash": rec.get("inputs_hash"),
               "strict": init.strict}

@@ -77,14 +77,18 @@ def _first_line(exc: BaseException) -> str:
 
 
 def load_file(path: Path, map_location="cpu"):
-    """``torch.load(path, weights_only=True)``; a one-line ``UserError`` when the file is
-    absent or needs full unpickling."""
+    """``torch.load(path, weights_only=True)`` (a ``.safetensors`` file: safetensors' loader);
+    a one-line ``UserError`` when the file is absent or needs full unpickling."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file as load_safetensors
+
+            return load_safetensors(str(path), device=str(map_location))
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle-only files, corrupt files
         raise UserError(f"{path}: cannot be loaded with torch.load(weights_only=True) "
