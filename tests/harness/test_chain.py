@@ -97,6 +97,12 @@ def test_with_deps_runs_the_chain_and_a_changed_dependency_reruns_the_dependent(
     assert _equal(_weights(tmp, "fake_second", "initial.pt"),
                   _weights(tmp, "fake_first", "model_best.pt"))
 
+    (tmp / "runs" / "fake_first-smoke" / "model_best.pt").unlink()
+    rc, out = chain("fake_second", "--set", "lr=0.1")
+    assert rc == 2
+    lines = [line for line in out.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "has no such file" in lines[0] and "--force`" in lines[0]
+
 
 def test_init_file_flag(chain):
     tmp = chain.tmp
