@@ -41,6 +41,7 @@ def _log_for(args):
 
 
 def cmd_list(args) -> int:
+    from .harness.chain import describe as describe_init
     from .harness.registry import discover
 
     reps = discover()
@@ -53,6 +54,7 @@ def cmd_list(args) -> int:
         "data_help": r.dataset.data_root_help,
         "expected_samples": dict(r.dataset.expected_samples),
         "metrics": list(r.metrics),
+        "init": describe_init(r.init),
         "protocol": {"input": r.protocol.input, "views": r.protocol.views,
                      "aggregation": r.protocol.aggregation, "eval_split": r.protocol.eval_split},
         "expected": [{"metric": e.metric, "value": e.value, "direction": e.direction,

@@ -115,6 +115,15 @@ def resolve(rep: Reproduction, opts, data_root: Path,
     return ResolvedInit(path, source, init.strict, init.adapt)
 
 
+def describe(init) -> dict | None:
+    """A declared init as ``list --json`` shows it (hooks by name)."""
+    if init is None:
+        return None
+    out = {k: v for k, v in dataclasses.asdict(init).items() if k != "adapt"}
+    out["adapt"] = getattr(init.adapt, "__qualname__", None) if init.adapt else None
+    return {"kind": type(init).__name__, **out}
+
+
 def dependency_options(opts):
     """The options a dependency runs with: the same flags, minus those naming this run's own
     files (--init, --checkpoint, --resume)."""

@@ -129,3 +129,11 @@ def test_init_file_that_needs_unpickling_is_a_one_line_error(chain):
     assert rc == 2, out.err
     lines = [line for line in out.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "convert-checkpoint" in lines[0]
+
+
+def test_list_json_shows_the_declared_init(chain, capsys):
+    assert main(["list", "--json"]) == 0
+    data = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert data["fake_first"]["init"] is None
+    assert data["fake_second"]["init"] == {"kind": "InitFrom", "reproduction": "fake_first",
+                                           "pick": "best", "strict": False, "adapt": None}
