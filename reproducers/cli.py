@@ -1,7 +1,8 @@
-"""Command line: ``python -m reproducers {list,profile,run,check,report,prepare,evaluate-mot,mot-convert}``.
+"""Command line: ``python -m reproducers {list,profile,run,check,report,prepare,...}``.
 
-``evaluate-mot`` scores MOTChallenge tracker results with TrackEval (HOTA, MOTA, IDF1, ...);
-``mot-convert`` turns MOT17 / CrowdHuman / MOTSynth into the official SVM COCO-video json.
+Further subcommands are registered by the modules that own them (``COMMANDS`` in a
+``commands.py``, see ``harness/commands.py``), e.g. ``evaluate-mot`` and ``mot-convert``
+from ``common/mot/commands.py``.
 
 Bad input (unknown name, missing data root, malformed split file, ...) is a ``UserError``:
 one line on stderr naming the file or flag and what to do, exit code 2, no traceback.
@@ -40,6 +41,7 @@ def _log_for(args):
 
 
 def cmd_list(args) -> int:
+    from .harness.chain import describe as describe_init
     from .harness.registry import discover
 
     reps = discover()
@@ -52,6 +54,7 @@ def cmd_list(args) -> int:
         "data_help": r.dataset.data_root_help,
         "expected_samples": dict(r.dataset.expected_samples),
         "metrics": list(r.metrics),
+        "init": describe_init(r.init),
         "protocol": {"input": r.protocol.input, "views": r.protocol.views,
                      "aggregation": r.protocol.aggregation, "eval_split": r.protocol.eval_split},
         "expected": [{"metric": e.metric, "value": e.value, "direction": e.direction,
@@ -97,6 +100,8 @@ def _options(args, check_device: bool = True) -> RunOptions:
         log=_log_for(args),
         overrides=parse_overrides(getattr(args, "set", None)),
         resume=getattr(args, "resume", None),
+        init_file=getattr(args, "init", None),
+        with_deps=getattr(args, "with_deps", False),
     )
 
 
@@ -251,22 +256,13 @@ def cmd_convert(args) -> int:
     return 0
 
 
-def cmd_evaluate_mot(args) -> int:
-    from .common.mot.evaluate import evaluate_mot, format_table
+def _registered(command):
+    def run(args) -> int:
+        data, text = command.handler(args, _log_for(args))
+        _emit(args, data, text)
+        return 0
 
-    result = evaluate_mot(args.gt, args.results, gt_file=args.gt_file, seqs=args.seqs,
-                          benchmark=args.benchmark, missing=args.missing,
-                          log=_log_for(args) if args.verbose else None)
-    _emit(args, result, format_table(result))
-    return 0
-
-
-def cmd_mot_convert(args) -> int:
-    from .common.mot.convert import convert_dataset
-
-    result = convert_dataset(args.dataset, args.input, args.output, log=_log_for(args))
-    _emit(args, result, f"{args.dataset}: written to {args.output}")
-    return 0
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-root", type=Path, default=None)
     sp.add_argument("--checkpoint", type=Path, default=None, help="weights-only .pt to evaluate")
     sp.add_argument("--eval-only", action="store_true", help="evaluate --checkpoint without training")
+    sp.add_argument("--init", type=Path, default=None, metavar="FILE",
+                    help="initial weights for training (instead of the declared init)")
+    sp.add_argument("--with-deps", action="store_true",
+                    help="first run the reproductions whose checkpoint this one starts from")
     sp.add_argument("--stages", nargs="+", default=None, metavar="STAGE",
                     help=f"subset of: {' '.join(RUN_STAGES)}")
     sp.add_argument("--force", action="store_true", help="re-run stages whose inputs did not change")
@@ -391,34 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_prepare)
 
-    sp = sub.add_parser("evaluate-mot",
-                        help="MOTChallenge metrics (HOTA, MOTA, IDF1, ...) with TrackEval")
-    sp.add_argument("--gt", type=Path, required=True,
-                    help="folder of sequences <seq>/{seqinfo.ini, gt/gt.txt}")
-    sp.add_argument("--results", type=Path, required=True, help="folder of <seq>.txt results")
-    sp.add_argument("--gt-file", default="gt/gt.txt",
-                    help="ground truth inside each sequence folder (MOT17 half-val: "
-                         "gt/gt_half-val.txt)")
-    sp.add_argument("--seqs", nargs="+", default=None, metavar="SEQ",
-                    help="sequences to evaluate (default: every folder with a seqinfo.ini)")
-    sp.add_argument("--benchmark", default="MOT17", choices=["MOT15", "MOT16", "MOT17", "MOT20"],
-                    help="MOT15: no preprocessing, any gt class; MOT20: one more distractor")
-    sp.add_argument("--missing", default="error", choices=["error", "empty"],
-                    help="a sequence without a result file: error, or count it as empty")
-    sp.add_argument("--verbose", action="store_true", help="show TrackEval's own output")
-    sp.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    sp.set_defaults(func=cmd_evaluate_mot)
+    from .harness.commands import discover_commands
 
-    sp = sub.add_parser("mot-convert",
-                        help="MOT17 / CrowdHuman / MOTSynth -> official SVM COCO-video json")
-    sp.add_argument("dataset", choices=["mot17", "crowdhuman", "motsynth"])
-    sp.add_argument("--input", type=Path, required=True,
-                    help="mot17: the MOT17 root (train/, test/); crowdhuman: the folder with "
-                         "annotation_{train,val}.odgt and {train,val}/Images; motsynth: the "
-                         "folder of per-sequence annotation jsons")
-    sp.add_argument("--output", type=Path, required=True, help="folder for the json file(s)")
-    sp.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    sp.set_defaults(func=cmd_mot_convert)
+    for command in discover_commands():
+        sp = sub.add_parser(command.name, help=command.help)
+        command.add_arguments(sp)
+        sp.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        sp.set_defaults(func=_registered(command))
     return p
 
 

@@ -1,18 +1,18 @@
-"""Checkpoints that load with ``torch.load(weights_only=True)``, written atomically."""
+"""Checkpoints that load with ``torch.load(weights_only=True)``, written atomically (the
+trainer's names for ``harness/weights.py``'s ``save_file`` / ``load_file``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from reproducers.harness.atomic import write_atomic
+from reproducers.harness.weights import load_file, save_file
 
 
 def save_checkpoint(path: Path, state: dict) -> Path:
     """Write ``state`` (tensors, numbers, strings, nested dicts/lists) atomically."""
-    return write_atomic(Path(path), lambda p: torch.save(state, p))
+    return save_file(path, state)
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    """Read with ``weights_only=True``; a one-line ``UserError`` if absent or not loadable."""
+    return load_file(path, map_location=map_location)

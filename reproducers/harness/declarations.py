@@ -245,6 +245,9 @@ class Reproduction:
     data_config: Mapping[str, Any] = field(default_factory=dict)  # real-data loader config
     selftest: SelfTestHooks | None = None  # paper-specific steps of `selftest` (see above)
     claims: Sequence[ClaimRow] = ()  # claims whose ``a`` is this reproduction
+    # initial weights of the train stage: weights.InitFile / weights.InitFrom (another
+    # reproduction's checkpoint) or None; resolved per run by harness/chain.py
+    init: Any = None
 
 
 @dataclass

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import predictions
 from .atomic import file_in_the_way
-from .convert import extract_state_dict, weights_only_refusal
+from .chain import resolve as resolve_init
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
@@ -37,6 +37,7 @@ from .records import (
     write_record,
 )
 from .runlock import lock_run_dir
+from .weights import load_for_evaluation
 
 RUN_STAGES = ("profile", "train", "evaluate", "check", "report")
 
@@ -59,6 +60,8 @@ class RunOptions:
     resume: str | None = None  # "auto" or a checkpoint path (trainer's exact resume)
     dist: object = None  # common.distributed.DistEnv under torchrun / SLURM, else None
     extras: dict = field(default_factory=dict)
+    init_file: Path | None = None  # --init FILE: initial weights instead of the declared init
+    with_deps: bool = False  # --with-deps: run the reproductions this one starts from first
 
     @property
     def is_main(self) -> bool:
@@ -265,12 +268,18 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
     check_records_dir(opts.records_dir)
     root = resolve_data_root(rep, opts)
     out = locked_run_dir(rep, opts)
+    init = resolve_init(rep, opts, root, _run_dependency)  # harness/chain.py
     ctx = _context(rep, opts, root)
+    loads: list[dict] = []
+    if init is not None:
+        ctx.reproduction = init.apply(rep, loads)
     ds, prints = _datasets(rep, ctx, {rep.dataset.train_split: True,
                                       rep.protocol.eval_split: False})
     ctx.extras["datasets"] = ds
     config = {"model": dict(ctx.model_config), "recipe": _recipe_dict(ctx.recipe),
               "data": dict(ctx.data_config), "data_root": str(root)}
+    if init is not None:
+        config["init"] = init.source
     inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
               "device": opts.device}
     run_hash = config_hash(inputs)
@@ -281,7 +290,7 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
     ctx.extras["resume"] = Resume(opts.resume, run_hash)
 
     def body():
-        result = _with_bad_samples(rep.task.train(ctx), ds)
+        result = _with_bad_samples(_with_init(rep.task.train(ctx), init, loads), ds)
         return _train_facts(result, config, run_hash, resume_file, start_sha)
 
     return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed, body)
@@ -323,6 +332,21 @@ def _train_facts(result: dict, config: dict, run_hash: str, resume_file: Path | 
     return result
 
 
+def _run_dependency(dep: Reproduction, opts: RunOptions) -> None:
+    """``--with-deps``: the reproduction a run starts from, trained and evaluated first."""
+    train(dep, opts)
+    evaluate(dep, opts)
+
+
+def _with_init(result: dict, init, loads: list[dict]) -> dict:
+    if init is None:
+        return result
+    if not loads:
+        raise RuntimeError("the declared init was never applied: the task did not build its "
+                           "model with ctx.reproduction.model.factory")
+    return {**result, "init": {**init.source, **loads[0], "builds": len(loads)}}
+
+
 def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
 
     check_records_dir(opts.records_dir)
@@ -354,18 +378,13 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
 
     def body():
         model = rep.model.factory(**ctx.model_config)
-        weights, state, converted = weights_only_file(ckpt, run_dir(rep, opts) / "weights",
-                                                      opts.log)
-        notes = []
-        if rep.model.adapt_state_dict is not None:
-            state, notes = rep.model.adapt_state_dict(state)
-        load_strict(model, state, ckpt)
+        weights = load_for_evaluation(model, ckpt, run_dir(rep, opts) / "weights",
+                                      rep.model.adapt_state_dict, opts.log)
         out = rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split])
         out = predictions.store_in_result(  # per-sample outputs beside the record
             out, predictions.predictions_path(opts.records_dir, rep.name, opts.smoke),
             opts.is_main)
-        out["weights"] = {"file": str(weights), "converted_from": str(ckpt) if converted
-                          else None, "notes": notes}
+        out["weights"] = weights
         return _with_bad_samples(out, ds)
 
     return _run_stage(rep, "evaluate", opts, inputs, config, prints, ctx.seed, body)
@@ -379,64 +398,6 @@ def _with_bad_samples(result: dict, datasets: dict) -> dict:
     if bad:
         result["bad_samples"] = _stringify(bad)
     return result
-
-
-def weights_only_file(path: Path, cache_dir: Path, log=print) -> tuple[Path, dict, bool]:
-    """(file, state dict, converted): ``path`` itself when it is a bare state dict; otherwise
-    (an official training checkpoint: model_state + optimizer_state + cfg ..., loadable with
-    weights_only=True) its state dict written once to ``cache_dir/<stem>.<sha12>.weights.pt``
-    and reused after. The checkpoint is read once."""
-    import torch
-
-    from .atomic import write_atomic
-
-    obj = _load_checkpoint(path)
-    state, where = _state_of(obj, path)
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return path, state, False
-    target = Path(cache_dir) / f"{Path(path).stem}.{file_hash(path)[:12]}.weights.pt"
-    if not target.is_file():
-        write_atomic(target, lambda p: torch.save(state, p))
-        log(f"converted {path} ({where}, {len(state)} tensors) once to weights-only {target}")
-    return target, state, True
-
-
-def load_strict(model, state: dict, source: Path) -> None:
-    """``load_state_dict(strict=True)`` with a one-line error naming what does not fit."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or shapes:
-        def few(keys):
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-
-        raise UserError(f"{source}: does not fit the model: missing [{few(missing)}], "
-                        f"unexpected [{few(unexpected)}], shape mismatch [{few(shapes)}]; "
-                        f"pass the checkpoint of this reproduction's architecture")
-    model.load_state_dict(state, strict=True)
-
-
-def _load_checkpoint(path: Path):
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle-only files, corrupt files
-        raise UserError(weights_only_refusal(path, exc)) from None
-
-
-def _state_of(obj, path: Path) -> tuple[dict, str]:
-    try:
-        return extract_state_dict(obj)
-    except UserError as exc:
-        raise UserError(f"{path}: {exc}") from None
-
-
-def load_weights(path: Path) -> dict:
-    """A state dict from a weights-only checkpoint: a raw state dict, or one nested under the
-    usual keys (model, model_state, state_dict, ...; see convert.extract_state_dict)."""
-    return _state_of(_load_checkpoint(path), path)[0]
 
 
 def _recipe_dict(recipe) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from reproducers.harness.errors import UserError
-from reproducers.harness.stages import load_weights
+from reproducers.harness.weights import load_matching, load_weights
 
 _SPLIT_QKV = re.compile(r"^blocks\.\d+\.attn\.[qkv]\.(weight|bias)$")
 
@@ -39,18 +39,10 @@ def load_pretrained(model: torch.nn.Module, path) -> str:
     if not path.is_file():
         raise UserError(f"--set init_checkpoint={path}: no such file; download the K400 "
                         f"MViTv2-S checkpoint (see reproducers/svit/DATA.md)")
-    state = load_weights(path)
-    state, notes = adapt_state_dict(state)
-    own = model.state_dict()
-    kept = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    mismatched = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
-    unexpected = sorted(k for k in state if k not in own)
-    missing = sorted(k for k in own if k not in kept)
-    if not kept:
-        raise UserError(f"{path}: no tensor matches the model by name and shape; is it an "
-                        f"MViTv2 checkpoint?")
-    model.load_state_dict(kept, strict=False)
-    return (f"init from {path.name}: {len(kept)}/{len(own)} tensors loaded; shape-mismatched "
-            f"(kept at init): {mismatched or 'none'}; not in the checkpoint: "
+    state, notes = adapt_state_dict(load_weights(path))
+    a = load_matching(model, state, path)
+    missing = a["missing"]
+    return (f"init from {path.name}: {a['loaded']}/{a['total']} tensors loaded; shape-mismatched "
+            f"(kept at init): {a['mismatched'] or 'none'}; not in the checkpoint: "
             f"{missing if len(missing) <= 12 else missing[:12] + ['...']}; unexpected: "
-            f"{unexpected or 'none'}" + (f"; {'; '.join(notes)}" if notes else ""))
+            f"{a['unexpected'] or 'none'}" + (f"; {'; '.join(notes)}" if notes else ""))

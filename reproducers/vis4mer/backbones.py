@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from reproducers.harness.errors import UserError
+from reproducers.harness.weights import load_weights
 
 VIT_NAME = "vit_large_patch16_224.augreg_in21k"
 VIT_MEAN, VIT_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -62,22 +63,10 @@ class ViTFeatures(nn.Module):
 def _read_state_dict(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"--weights {path} not found")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle content weights_only refuses, or not a checkpoint
-        raise UserError(f"--weights {path} cannot be loaded with torch.load(weights_only=True) "
-                        f"({type(e).__name__}); convert it once with `python -m "
-                        "reproducers.vis4mer.backbones convert SRC DST`") from e
-    for key in ("state_dict", "model", "module"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict):
-        raise UserError(f"--weights {path} holds no state dict")
-    return obj
+        return load_weights(path)  # weights-only or .safetensors; state dict unwrapped
+    except UserError as exc:
+        raise UserError(f"--weights {exc}") from None
 
 
 def convert_mmaction_swin(state: dict) -> dict:

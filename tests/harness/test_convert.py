@@ -46,6 +46,6 @@ def test_cli_then_eval_loader_accepts_it(tmp_path):
                            str(tmp_path / "w.pt")], cwd=REPO_ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "weights_only=False" in proc.stdout and "loads with weights_only=True" in proc.stdout
-    from reproducers.harness.stages import load_weights
+    from reproducers.harness.weights import load_weights
 
     assert torch.equal(load_weights(tmp_path / "w.pt")["w"], torch.ones(3))

@@ -12,7 +12,7 @@ import torch
 from reproducers.common.video.synthetic import write_svit_synthetic
 from reproducers.harness.declarations import RunContext
 from reproducers.harness.errors import UserError
-from reproducers.harness.stages import load_strict, load_weights, weights_only_file
+from reproducers.harness.weights import load_strict, load_weights, weights_only_file
 from reproducers.svit import MVITV2S, SVIT, data, task
 from reproducers.svit.checkpoints import adapt_state_dict, load_pretrained
 from reproducers.svit.model import build_mvitv2s, build_svit
