@@ -30,6 +30,7 @@ from . import data, data_check, task
 from .backbone import SViTConfig
 from .checkpoints import adapt_state_dict
 from .detector import SVM, DetectorConfig
+from .model_configs import FULL_MODEL, SMOKE_MODEL
 from .recipe import SVMOptions
 from .selftest import SELFTEST
 from .synthetic import synthesize
@@ -61,15 +62,6 @@ def build_svm(**cfg) -> SVM:
     return SVM(SViTConfig(**pick(_BACKBONE)), DetectorConfig(**pick(_DETECTOR)))
 
 
-# svm_test.py at test time; training switches the memory to 2 (svm_base.py) and
-# activation checkpointing on (enable_checkpoint=True), "released" memory behaviour.
-FULL_MODEL = {"memory_length": 32, "checkpoint": True, "train_memory": "released"}
-SMOKE_MODEL = {
-    "width": 64, "layers": 4, "heads": 4, "window": 4, "residual_layers": [1, 3],
-    "stage_layers": [0, 1, 2, 3], "memory_length": 8, "checkpoint": True,
-    "train_memory": "released", "neck_in": [32, 64, 128], "neck_out": 32, "csp_blocks": 1,
-    "head_feat": 32, "input_size": [192, 320], "random_size_range": [5, 7],
-}
 SMOKE_DATA = {
     "num_seqs": 4, "frames": 60, "width": 320, "height": 192, "num_pedestrians": 5,
     "img_scale": [192, 320], "sources": ["mot17_half_train"], "num_frames": 2,

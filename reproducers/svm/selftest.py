@@ -21,6 +21,7 @@ from reproducers.harness.declarations import SelfTestHooks
 
 from . import task
 from .backbone import SViT, SViTConfig
+from .model_configs import FULL_MODEL, SMOKE_MODEL
 from .optim import build_optimizer
 
 STREAM_FRAMES = 32
@@ -58,8 +59,6 @@ def eval_batch(model, cfg, batch: int, views: int, device):
 
 def streaming(device: str, smoke: bool, log) -> dict:
     """Backbone over consecutive frames with the test memory (module doc)."""
-    from . import FULL_MODEL, SMOKE_MODEL
-
     cfg = SMOKE_MODEL if smoke else FULL_MODEL
     names = {f.name for f in fields(SViTConfig)}
     backbone_cfg = SViTConfig(**{k: tuple(v) if isinstance(v, list) else v
