@@ -23,6 +23,7 @@ from reproducers.common.metrics import aggregate_by_video, topk_accuracy
 from reproducers.common.schedules import one_dim, param_groups, warmup_cosine
 from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit
 from reproducers.common.video.dataset import collate_drop_bad
+from reproducers.harness import predictions
 
 from .data import ColourJitter
 from .models.pretrained import load_image_checkpoint
@@ -60,7 +61,9 @@ def evaluate(ctx, model, dataset) -> dict:
     scores = aggregate_by_video(res["outputs"], res["video"], how="sum")
     target = aggregate_by_video(res["y"].float(), res["video"], how="mean").round().long()
     acc = topk_accuracy(scores, target, ks=(1, min(5, scores.shape[1])))
+    ids = [dataset.ids[v] for v in torch.unique(res["video"]).tolist()]  # rows of scores
     return {"metrics": {"acc@1": acc[0], "acc@5": acc[1]}, "eval_size": len(target),
+            "predictions": predictions.classification(ids, scores, target),
             "num_samples": len(res["outputs"]), "views": num_views,
             "aggregation": "sum of " + ("softmax" if ctx.model_config.get("kind") ==
                                         "motionformer" else "logits")}
