@@ -48,8 +48,8 @@ def test_gflops_unchanged_with_torchscript_blocked(rep, monkeypatch):
     if with_fvcore.crosscheck_gmacs is not None:  # while fvcore's tracing still runs here
         assert with_fvcore.agrees, with_fvcore.notes
         # fvcore's own figure (the previous primary count) is the same GMACs (einsum counts
-        # aside, which fvcore rounds to 4 significant digits)
-        assert with_fvcore.gmacs == pytest.approx(with_fvcore.crosscheck_gmacs, rel=1e-6)
+        # aside: fvcore rounds them to 4 significant digits, ~2e-6 of the Motionformer smoke model)
+        assert with_fvcore.gmacs == pytest.approx(with_fvcore.crosscheck_gmacs, rel=1e-5)
 
     _block_torchscript(monkeypatch)
     with pytest.raises(RuntimeError, match="blocked"):
