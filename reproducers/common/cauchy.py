@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import logging
 import math
 import os
@@ -160,10 +161,18 @@ def _keops_reduction():
     return Genred(formula, aliases, reduction_op="Sum", axis=1, use_fast_math=False)
 
 
+@contextlib.contextmanager
 def _keops_prints_to_stderr():
-    """KeOps prints its status and compile messages on stdout; keep stdout for results
-    (``--json``)."""
-    return contextlib.redirect_stdout(sys.stderr)
+    """KeOps prints its status and compile messages (and, on a machine without CUDA, a "CUDA
+    libraries not found" warning) on stdout and stderr: keep stdout for results (``--json``)
+    and stderr for the one-line errors; what it printed is shown only when it fails."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            yield
+    except BaseException:
+        sys.stderr.write(buf.getvalue())
+        raise
 
 
 def _cauchy_keops(v: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -369,13 +378,15 @@ def resolve_backend(backend: str, device: torch.device | str,
     """The backend ``cauchy_conj(..., backend)`` runs for tensors on ``device``.
 
     ``auto``: cuda > keops > torch on CUDA; on CPU keops when pykeops imports and compiles
-    here (forward 1.25x faster than the torch path at the ViS4mer demo size, one thread),
+    here and the model is not being compiled by ``torch.compile`` (forward 1.25x faster than the torch path at the ViS4mer demo size, one thread),
     else torch. Each ``auto`` choice is logged once and kept in ``auto_backend_choices()``.
     """
     device = torch.device(device)
     which = _resolve(backend, device)
     if backend == "auto":
-        if which == "torch" and device.type == "cpu" and _keops_compiles(dtype, "cpu"):
+        # keops kernels are opaque to torch.compile: a compiled model takes the torch path
+        if which == "torch" and device.type == "cpu" and not torch.compiler.is_compiling() \
+                and _keops_compiles(dtype, "cpu"):
             which = "keops"
         key = f"{device.type}/{str(dtype).removeprefix('torch.')}"
         if _AUTO_CHOICES.get(key) != which:

@@ -168,3 +168,15 @@ def check(obj, what: str) -> None:
         except BadValue:
             raise UserError(f"{what} {f.name}={value!r}: expected {expected(cls, f.name)}") \
                 from None
+
+
+def option(options, name: str, default=None):
+    """A recipe option read the same way from typed options (a paper's dataclass) and from a
+    plain dict (papers whose options are not typed yet; small test papers). A typed class
+    that does not declare ``name`` is an error, never a silent default."""
+    if isinstance(options, dict):
+        return options.get(name, default)
+    if dataclasses.is_dataclass(options) and name not in {f.name for f in
+                                                          dataclasses.fields(options)}:
+        raise AttributeError(f"{type(options).__name__} declares no option {name!r}")
+    return getattr(options, name)

@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .declarations import Reproduction, SelfTestHooks
+from .knobs import option
 
 LVU_SIZE = {"heads": 256, "terms": 4, "modes": 32, "nodes": 1478}
 SMOKE_CAUCHY = {"heads": 8, "terms": 4, "modes": 16, "nodes": 128}
@@ -197,7 +198,7 @@ def amp_for(recipe, device) -> str | None:
     """The recipe's mixed precision ("fp16" / "bf16") on CUDA; fp32 on the CPU."""
     import torch
 
-    return recipe.options.get("amp") if torch.device(device).type == "cuda" else None
+    return option(recipe.options, "amp") if torch.device(device).type == "cuda" else None
 
 
 def _inputs(rep: Reproduction, cfg: dict, batch: int, device) -> tuple:
@@ -302,7 +303,7 @@ def train_item(rep: Reproduction, device: str, smoke: bool, log) -> dict:
         steps = [[lambda m: mean_outputs(m(*args))]]
     scaler = torch.amp.GradScaler(torch.device(device).type, enabled=amp == "fp16",
                                   init_scale=hooks.grad_scaler_init or 65536.0)
-    clip = recipe.options.get("grad_clip")
+    clip = option(recipe.options, "grad_clip")
     skipped = [0]  # optimizer steps the GradScaler skipped (inf/NaN gradients)
 
     def sequence():

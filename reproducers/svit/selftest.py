@@ -16,6 +16,7 @@ import torch
 
 from reproducers.common.video.transforms import build_mixup
 from reproducers.harness.declarations import SelfTestHooks
+from reproducers.harness.knobs import option
 
 from . import task
 
@@ -37,10 +38,10 @@ def train_steps(model, cfg, recipe, batch: int, device) -> list:
     video = {"frames": torch.randn(batch, 3, cfg["num_frames"], cfg["crop_size"],
                                    cfg["crop_size"], generator=g),
              "label": torch.randint(0, cfg["num_classes"], (batch,), generator=g)}
-    mixup = build_mixup(recipe.options.get("mixup"), cfg["num_classes"])
+    mixup = build_mixup(option(recipe.options, "mixup"), cfg["num_classes"])
     video_loss = task._video_loss(ctx, device, mixup)
-    image_weight = float(recipe.options.get("image_weight", 1 / 8))
-    if cfg.get("num_objects", 0) == 0 or not recipe.options.get("image_batch"):
+    image_weight = float(option(recipe.options, "image_weight", 1 / 8))
+    if cfg.get("num_objects", 0) == 0 or not option(recipe.options, "image_batch"):
         return [[lambda m: video_loss(m, video)]]
     images = _image_batch(batch, cfg["crop_size"], device)
     image_loss = task._image_loss(ctx, device)

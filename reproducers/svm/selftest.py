@@ -18,6 +18,7 @@ from dataclasses import fields
 import torch
 
 from reproducers.harness.declarations import SelfTestHooks
+from reproducers.harness.knobs import option
 
 from . import task
 from .backbone import SViT, SViTConfig
@@ -42,8 +43,8 @@ def _frame(cfg, batch: int, device, seed: int) -> dict:
 
 
 def train_steps(model, cfg, recipe, batch: int, device) -> list:
-    frames = int(recipe.options.get("num_frames", 2))
-    model.backbone.set_memory_length(int(recipe.options.get("train_memory_length", frames)))
+    frames = int(option(recipe.options, "num_frames", 2))
+    model.backbone.set_memory_length(int(option(recipe.options, "train_memory_length", frames)))
     clip = {"frames": [_frame(cfg, batch, device, seed) for seed in range(frames)], "state": {}}
     return [[lambda m, f=f: task._step_loss(m, clip, f)] for f in range(frames)]
 

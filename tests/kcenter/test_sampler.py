@@ -102,4 +102,4 @@ def test_flop_count_adds_the_official_distance_matrix():
                                 num_heads=2, total_tokens=80, kept_frames=3)
     report = count_flops(model, torch.randn(1, 8, 4, 4, 771))
     assert report.agrees
-    assert report.by_operator["greedy"] * 1e9 == pytest.approx(sampler_macs(80, 32))
+    assert report.by_operator["kcenter.greedy"] * 1e9 == pytest.approx(sampler_macs(80, 32))
