@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
 from . import predictions as P
 from . import stats
 from .declarations import ClaimRow
 from .errors import UserError
+from .expected import read_expected_toml
 from .metric_schema import METRICS
 from .records import read_record, record_path
 
@@ -43,12 +43,7 @@ LEVEL = 0.95  # the reported interval
 def load_claims(path: Path) -> list[ClaimRow]:
     """The ``[[claim]]`` tables of an expected.toml (none: an empty list)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: expected-results file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    data = read_expected_toml(path)
     raw = data.get("claim", [])
     if not isinstance(raw, list):
         raise UserError(f"{path}: 'claim' must be an array of tables ([[claim]])")

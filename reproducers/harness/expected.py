@@ -25,14 +25,20 @@ KINDS = ("paper", "official-repo", "derived", "smoke")
 TOLERANCE_FLOOR = 0.3  # accuracy points
 
 
-def load_expected(path: Path) -> list[ExpectedRow]:
+def read_expected_toml(path: Path) -> dict:
+    """An expected.toml parsed, with one-line errors for a missing file or bad syntax."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UserError(f"{path}: expected-results file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+
+
+def load_expected(path: Path) -> list[ExpectedRow]:
+    path = Path(path)
+    data = read_expected_toml(path)
     rows = data.get("row")
     if not isinstance(rows, list) or not rows:
         raise UserError(f"{path}: no [[row]] tables; declare at least one expected row")
