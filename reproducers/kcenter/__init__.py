@@ -3,7 +3,8 @@
 Official code: kami93/kcenter_video @ ef7a40a7365b948ed78b38152fd0e1213a9d5e5a. The greedy
 K-center patch sampler (``sampler``), the token plan and patch grid (``tokens``), the three
 backbones (``models``: ViT joint attention, TimeSformer, Motionformer), Kinetics-400 / SSv2
-loaders (``data``), synthetic short-event data (``synthetic``) and the recipe (``task``).
+loaders (``data``), synthetic short-event data (``synthetic``), the typed recipe options
+(``recipe``) and training / evaluation (``task``).
 
 Declares the six released configs ``kcenter_{vit,timesformer,motionformer}_{ssv2,k400}`` and
 their same-budget frame baselines ``frame_*``: the same model, recipe, data and views with 8
