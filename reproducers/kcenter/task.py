@@ -10,18 +10,22 @@ Initialisation: the ImageNet ViT-B/16 file (``init_checkpoint``), see ``models.p
 
 Evaluation (tools/test_net.py): 1 temporal x 3 spatial views summed per video (raw logits for
 ViT/TimeSformer, softmax probabilities for Motionformer, which returns them in eval mode);
-acc@1 / acc@5. The first K-center pick is random at test time as released; ``sampler_seed``
-seeds it (deterministic evaluation).
+acc@1 / acc@5. The first K-center pick is random at test time as released (reproducible there
+only through RNG_SEED); here each view's first picks are drawn from (``ctx.seed``, view index)
+(``first_centres``), so an evaluation is reproducible on any batch size or process count, and
+``--seeds N`` repeats it over N sampler seeds (``Task.random_evaluation``).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from reproducers.common.metrics import aggregate_by_video, topk_accuracy
+from reproducers.common.recipe import fit_summary, train_config
 from reproducers.common.schedules import one_dim, param_groups, warmup_cosine
-from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit
+from reproducers.common.trainer import distributed_evaluate, fit
 from reproducers.common.video.dataset import collate_drop_bad
 from reproducers.harness import predictions
 
@@ -35,28 +39,36 @@ def _device(ctx) -> str:
     return dist.device if dist is not None else ctx.device
 
 
+def first_centres(seed: int, index: torch.Tensor, segments: int) -> torch.Tensor:
+    """First K-center picks [len(index) * segments] (sample-major; the sampler reduces them
+    mod the segment size, as released) drawn from (``seed``, sample index) alone: the same
+    on any batch size, loader worker count or process count."""
+    draws = [np.random.default_rng([seed, i]).integers(0, 2**31 - 1, segments)
+             for i in index.tolist()]
+    return torch.from_numpy(np.concatenate(draws)) if draws else torch.zeros(0, dtype=torch.long)
+
+
 @torch.no_grad()
 def evaluate(ctx, model, dataset) -> dict:
     opts, device = ctx.recipe.options, _device(ctx)
     was_training = model.training
     model.eval().to(device)
     num_views = dataset.num_views
-    generator = None
-    if opts.get("sampler_seed") is not None:
-        generator = torch.Generator(device=device).manual_seed(int(opts["sampler_seed"]))
+    sampler = getattr(getattr(model, "module", model), "sampler", None)  # None: frames only
 
     def forward(batch):
         index = batch["video_index"] * num_views + batch["view_index"]
         extras = {"index": index, "y": batch["label"], "video": batch["video_index"]}
         if batch["frames"] is None:
             return torch.zeros(0, ctx.model_config["num_classes"]), extras
-        out = model(batch["frames"].to(device, non_blocking=True), generator=generator)
+        init = (None if sampler is None else
+                first_centres(ctx.seed, index, sampler.time_division).to(device))
+        out = model(batch["frames"].to(device, non_blocking=True), init=init)
         return out.float().cpu(), extras
 
     res = distributed_evaluate(forward, dataset, dist=ctx.extras.get("dist"),
-                               batch_size=opts.get("eval_batch_size", 4),
-                               num_workers=opts.get("num_workers", 0),
-                               collate_fn=collate_drop_bad)
+                               batch_size=opts.eval_batch_size or 4,
+                               num_workers=opts.num_workers, collate_fn=collate_drop_bad)
     model.train(was_training)
     scores = aggregate_by_video(res["outputs"], res["video"], how="sum")
     target = aggregate_by_video(res["y"].float(), res["video"], how="mean").round().long()
@@ -72,7 +84,7 @@ def evaluate(ctx, model, dataset) -> dict:
 def _optimizer(ctx, model, world: int):
     recipe, opts = ctx.recipe, ctx.recipe.options
     no_decay = [one_dim, "bias"]
-    if not (opts.get("ddp_no_decay_quirk", True) and world > 1):
+    if not (opts.ddp_no_decay_quirk and world > 1):
         no_decay += sorted(model.no_weight_decay())
     groups = param_groups(model, recipe.lr, recipe.weight_decay, no_decay=no_decay)
     return torch.optim.AdamW(groups, lr=recipe.lr, betas=(0.9, 0.999),
@@ -88,22 +100,15 @@ def train(ctx) -> dict:
     train_set = ctx.extras["datasets"][rep.dataset.train_split]
     eval_set = ctx.extras["datasets"][rep.protocol.eval_split]
     model = rep.model.factory(**ctx.model_config)
-    init = opts.get("init_checkpoint")
+    init = opts.init_checkpoint
     if init and str(init).lower() != "none":
         loaded = load_image_checkpoint(model, str(init).format(data_root=ctx.data_root))
         ctx.log(f"[{rep.name}] ImageNet init: {len(loaded)} tensors from {init}")
     optimizer = _optimizer(ctx, model, world)
-    workers = int(opts.get("num_workers", 0))
-    cfg = TrainConfig(
-        epochs=recipe.epochs, global_batch=recipe.batch_size, device=ctx.device,
-        per_device_batch=opts.get("per_device_batch"), declared_gpus=recipe.gpus or None,
-        eval_every=opts.get("eval_every", 1), grad_clip=None, amp=opts.get("amp"),
-        select="last", progress=ctx.progress, seed=ctx.seed, num_workers=workers,
-        pin_memory=device.startswith("cuda"), persistent_workers=workers > 0,
-        tensorboard=opts.get("tensorboard", False))
+    cfg = train_config(ctx, device=device)
     total = max(2, cfg.steps_per_epoch(len(train_set)) * recipe.epochs)
-    scheduler = warmup_cosine(optimizer, 0, total, min_lr=float(opts.get("end_lr", 0.0)))
-    smoothing = float(opts.get("label_smoothing", 0.2))
+    scheduler = warmup_cosine(optimizer, 0, total, min_lr=opts.end_lr)
+    smoothing = opts.label_smoothing
     jitter = None
     if (ctx.data_config.get("dataset") == "kinetics" and ctx.data_config.get("colour_jitter", True)
             and ctx.data_config.get("ship", "uint8") == "uint8"):
@@ -123,8 +128,4 @@ def train(ctx) -> dict:
     result = fit(model, optimizer, train_set, step_loss, cfg, ctx.output_dir,
                  scheduler=scheduler, evaluate=run_eval, resume=ctx.extras.get("resume"),
                  dist=dist, log=ctx.log)
-    return {"checkpoint": result.checkpoint, "last_checkpoint": result.last,
-            "selected_epoch": result.selected_epoch, "selection": "last epoch",
-            "steps": result.steps, "world_size": result.world_size, "accum": result.accum,
-            "per_device_batch": result.per_device_batch, "setup_mismatch": result.mismatch,
-            "resumed_from": result.resumed_from, "history": result.history}
+    return fit_summary(result, cfg)
