@@ -114,9 +114,9 @@ SSV1_PROTOCOL = Protocol(
 JD730_PROTOCOL = Protocol(
     input="32 consecutive frames x 224² (boxes: 16 frames x 10 proposals)", temporal_clips=3,
     spatial_crops=1, eval_split="validation",
-    aggregation="jd730 validation.py scores each of 3 evenly spaced clips (clip-level "
-                "accuracy, centre crop 224); evaluated here video-level (max over the clips) "
-                "until clip-level scoring is added")
+    aggregation="jd730 validation.py: each of up to 3 evenly spaced clips scored on its own "
+                "(centre crop 224), clip-level accuracy (recipe option eval_mode=jd730_clip, "
+                "evaluation.py); eval_mode=paper gives the max over the clips per video")
 
 
 def _charades_protocol(frames: int, crop: int) -> Protocol:
@@ -150,6 +150,7 @@ JD730_RECIPE = Recipe(
     weight_decay=1e-3, epochs=100, batch_size=32, gpus=1,
     lr_scaling="none (jd730 README command)", schedule="multistep: /10 at epoch 90", seed=1,
     options={"bn": "frozen at init (freeze_bn)", "imagenet_inflation": "jd730_noop",
+             "eval_mode": "jd730_clip",
              "strg_stage": {"lr": 0.000125, "epochs": 30}})
 SMOKE_RECIPE = Recipe(optimizer="sgd (momentum 0.9)", lr=0.01, weight_decay=1e-4, epochs=20,
                       batch_size=8, gpus=0, lr_scaling="none", schedule="constant", seed=0,
