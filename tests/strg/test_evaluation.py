@@ -3,6 +3,7 @@ validation."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -115,3 +116,19 @@ def test_eval_mode_option():
         eval_mode({"eval_mode": "video"}, multilabel=False)
     with pytest.raises(UserError, match="single-label"):
         eval_mode({"eval_mode": "jd730_clip"}, multilabel=True)
+
+
+def test_results_json_read_the_way_eval_accuracy_reads_it():
+    """jd730 util_scripts/eval_accuracy.py: per video, the entries sorted by score, the top-k
+    labels mapped to indices of the ground truth's ``labels``; accuracy over the videos."""
+    labels = ["push", "pull", "lift", "drop", "spin", "turn"]
+    scores = torch.tensor([[0.1, 0.5, 0.2, 0.05, 0.1, 0.05], [0.3, 0.1, 0.2, 0.25, 0.1, 0.05]])
+    truth = {"a": 1, "b": 3}
+    written = json.loads(json.dumps(jd730_results(["a", "b"], scores, labels)))
+    for k, expected in ((1, 0.5), (2, 1.0)):
+        hits = 0
+        for vid, entries in written["results"].items():
+            ranked = sorted(entries, key=lambda e: e["score"], reverse=True)[:k]
+            hits += truth[vid] in [labels.index(e["label"]) for e in ranked]
+        assert hits / len(truth) == expected
+    assert all(len(v) == 5 for v in written["results"].values())  # --output_topk 5
