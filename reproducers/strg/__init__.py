@@ -12,8 +12,10 @@ or head only). The paper's three stages (I3D fine-tune -> GCN on frozen I3D feat
 end-to-end) need the harness's chained reproductions, and its claim rows and per-sample
 predictions, which are being added to the harness; the smoke run trains one end-to-end stage.
 Assumptions a run records: the non-local placement (the Non-local paper's 5 blocks, STRG does
-not state it), the inflation pattern (``every``: Table 1; ``alternating``: the Non-local I3D,
-which matches the paper's 153 GFLOPs), weight decay 1e-4 and momentum 0.9 (the Non-local code
+not state it), the inflation pattern (paper rows ``alternating``, the Non-local I3D: the
+paper's 153 / 158 GFLOPs, TSM's 28.0 M and its Non-local Kinetics init all describe it, see
+``flops.py``; Table 1's literal ``every`` is ``--set model.inflation=every``; jd730 rows
+``every``, its code), weight decay 1e-4 and momentum 0.9 (the Non-local code
 base's; STRG states neither), the stage-3 lr 0.000125 (an inference).
 """
 
@@ -112,9 +114,9 @@ SSV1_PROTOCOL = Protocol(
 JD730_PROTOCOL = Protocol(
     input="32 consecutive frames x 224² (boxes: 16 frames x 10 proposals)", temporal_clips=3,
     spatial_crops=1, eval_split="validation",
-    aggregation="jd730 validation.py scores each of 3 evenly spaced clips (clip-level "
-                "accuracy, centre crop 224); evaluated here video-level (max over the clips) "
-                "until clip-level scoring is added")
+    aggregation="jd730 validation.py: each of up to 3 evenly spaced clips scored on its own "
+                "(centre crop 224), clip-level accuracy (recipe option eval_mode=jd730_clip, "
+                "evaluation.py); eval_mode=paper gives the max over the clips per video")
 
 
 def _charades_protocol(frames: int, crop: int) -> Protocol:
@@ -148,6 +150,7 @@ JD730_RECIPE = Recipe(
     weight_decay=1e-3, epochs=100, batch_size=32, gpus=1,
     lr_scaling="none (jd730 README command)", schedule="multistep: /10 at epoch 90", seed=1,
     options={"bn": "frozen at init (freeze_bn)", "imagenet_inflation": "jd730_noop",
+             "eval_mode": "jd730_clip",
              "strg_stage": {"lr": 0.000125, "epochs": 30}})
 SMOKE_RECIPE = Recipe(optimizer="sgd (momentum 0.9)", lr=0.01, weight_decay=1e-4, epochs=20,
                       batch_size=8, gpus=0, lr_scaling="none", schedule="constant", seed=0,
@@ -175,7 +178,7 @@ SMOKE_CHARADES = {**SMOKE_DATA, "layout": "charades", "stride": 3, "frames_per_v
 def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, full: dict,
          description: str, metrics: list[str], data_config: dict) -> Reproduction:
     # every knob explicit, so `--set model.NAME=VALUE` can reach it
-    defaults = {"depth": 50, "widen_factor": 1.0, "conv1_t_size": 5, "inflation": "every",
+    defaults = {"depth": 50, "widen_factor": 1.0, "conv1_t_size": 5, "inflation": "alternating",
                 "nonlocal_blocks": None, "freeze_bn": True}
     defaults.update({"dropout": 0.3} if full.get("kind") == "i3d" else
                     {"preset": "paper", "branches": "both"})
@@ -208,8 +211,10 @@ def _declare() -> list[Reproduction]:
         reps.append(_rep(name, SSV1, SSV1_PROTOCOL, recipe,
                          {"kind": kind, **ssv1, **extra}, desc, ["acc@1", "acc@5"], SSV1_DATA))
     for name, kind, extra, desc in [
-            ("i3d_jd730_ssv1", "i3d", {"dropout": 0.0}, "jd730's resnet_strg-50 stage 1"),
-            ("strg_jd730_ssv1", "strg", {"preset": "jd730"}, "jd730's STRG head (stage 2)")]:
+            ("i3d_jd730_ssv1", "i3d", {"dropout": 0.0, "inflation": "every"},
+             "jd730's resnet_strg-50 stage 1"),
+            ("strg_jd730_ssv1", "strg", {"preset": "jd730", "inflation": "every"},
+             "jd730's STRG head (stage 2)")]:
         reps.append(_rep(name, SSV1, JD730_PROTOCOL, JD730_RECIPE,
                          {"kind": kind, **ssv1, **extra}, desc, ["acc@1"], JD730_DATA))
     charades = {"num_classes": 157, "boxes_per_frame": 50}

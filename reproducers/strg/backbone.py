@@ -11,9 +11,11 @@ checkpoints load strictly. Init as jd730: convs kaiming-normal (fan_out, ReLU), 
 Options beyond jd730: ``inflation="alternating"``, the Non-local code's I3D (video-nonlocal-net
 ``obtain_arc``: the first conv is 3×1×1 only in blocks res2 [1,1,1], res3 [1,0,1,0], res4
 [1,0,1,0,1,0], res5 [0,1,0], 1×1×1 elsewhere; for R101's 23 res4 blocks every other one from
-the first, an assumption). It is the network the paper's cost figures describe: 152.5 GMACs and
-28.04 M parameters (400 classes) at 32×224², against the paper's 153 G and TSM's reprinted
-28.0 M, whereas Table 1's literal 3×1×1 in every block gives 170.6 GMACs and 33.02 M.
+the first, its ``arc_type`` 4). It is the network the paper's cost figures describe, hence the
+paper rows' default (``flops.py`` has the evidence): 153.04 GMACs (the profile's count, BN
+included) and 28.04 M parameters (400 classes) at 32×224², against the paper's 153 G and TSM's
+reprinted 28.0 M, whereas Table 1's literal 3×1×1 in every block gives 171.13 GMACs and
+33.02 M. jd730's rows keep ``every`` (its code).
 ResNet-101 (the Charades R101 rows), non-local blocks (``nonlocal_blocks``:
 stage -> block indices; a block's non-local module runs on its output and is stored as
 ``layer{L}.{i}.nonlocal_block.*``), dropout before ``fc`` (the paper's 0.3 on the global pool).
@@ -40,6 +42,9 @@ INFLATIONS = ("every", "alternating")
 #: The Non-local paper's 5-block placement for R50 (2 in res3, 3 in res4, every other block:
 #: after blocks 1, 3 of res3 and 1, 3, 5 of res4). STRG does not state its placement or count.
 NONLOCAL_R50: dict[str, tuple[int, ...]] = {"layer2": (1, 3), "layer3": (1, 3, 5)}
+#: R101 in the Non-local code (video-nonlocal-net ``resnet_video.py``: res3 every 2nd block,
+#: res4 ``layer_mod`` 2 * 4 - 1 = 7, i.e. after blocks 6, 13, 20 of 23): 5 blocks again.
+NONLOCAL_R101: dict[str, tuple[int, ...]] = {"layer2": (1, 3), "layer3": (6, 13, 20)}
 
 
 class Bottleneck(nn.Module):
@@ -175,10 +180,10 @@ class I3DResNet(nn.Module):
 def build_i3d(depth: int = 50, num_classes: int = 174, widen_factor: float = 1.0,
               conv1_t_size: int = 5, nonlocal_blocks: Mapping[str, Sequence[int]] | str | None
               = None, dropout: float = 0.0, inflation: str = "every") -> I3DResNet:
-    """``nonlocal_blocks="nonlocal_paper"`` selects ``NONLOCAL_R50`` (also used for R101: the
-    same 5 blocks, an assumption; neither STRG nor this project has R101's placement)."""
+    """``nonlocal_blocks="nonlocal_paper"`` selects the Non-local code's 5 blocks for the depth
+    (``NONLOCAL_R50`` / ``NONLOCAL_R101``); STRG states neither."""
     if nonlocal_blocks == "nonlocal_paper":
-        nonlocal_blocks = NONLOCAL_R50
+        nonlocal_blocks = NONLOCAL_R101 if depth == 101 else NONLOCAL_R50
     elif isinstance(nonlocal_blocks, str):
         raise ValueError(f"nonlocal_blocks={nonlocal_blocks!r}: use 'nonlocal_paper' or a map")
     return I3DResNet(depth, num_classes, widen_factor, conv1_t_size,

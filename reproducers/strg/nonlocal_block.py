@@ -6,12 +6,35 @@ embedded Gaussian (softmax of theta·phi, scaled by inner_dim^-1/2), inner width
 sub-sampled by a 1×2×2 max-pool, output 1×1×1 conv followed by BN whose weight starts at zero
 so the block starts as the identity, added to its input.
 
-Cost: in STRG's I3D the res3 map is 16×28×28 (time is halved once, before res3), so each res3
-block's attention is 12,544 × 3,136 positions: the 5 blocks add 68.4 GMACs to the alternating
-I3D (221.5 against 153.0 per 32×224² clip) and 7.36 M parameters (34.94 M with 174 classes,
-35.40 M with 400; TSM reprints 35.3 M). TSM's reprinted 168 G for NL I3D implies attention over
-about a quarter of these positions (e.g. the Non-local paper's own I3D, which has half the
-frames from res3 on); STRG does not say which, so this stays an open difference.
+Cost (MACs, one 32×224² clip, the paper rows' alternating I3D; ``tests/strg/test_flops.py``
+checks every figure). STRG keeps 16 frames from res3 on, so a block attends over all of
+T×H×W (queries) against T×H/2×W/2 (keys and values, after the 1×2×2 max-pool):
+
+============  =====  =====  ==============  ==================  ===========  =========
+block         C      inner  queries / keys  θ, φ, g, out convs  attention    block
+============  =====  =====  ==============  ==================  ===========  =========
+res3 (×2)     512    256    12,544 / 3,136  4.110 G             20.141 G     24.264 G
+res4 (×3)     1024   512    3,136 / 784     4.110 G             2.518 G      6.634 G
+============  =====  =====  ==============  ==================  ===========  =========
+
+(attention = θᵀφ plus g·softmax, 2 × queries × keys × inner; BN 0.013 / 0.006 G). The 5
+blocks add 68.43 G: NL I3D 221.48 G per clip against the 168 G TSM reprints (STRG itself gives
+no NL figure), and 7.36 M parameters (35.40 M with 400 classes; TSM 35.3 M, which matches).
+No variant of the block reproduces +15 G at STRG's shapes (totals per clip):
+
+* the Non-local code's frozen-BN ("affine") 32-frame models run res3's blocks within 4-frame
+  groups (video-nonlocal-net ``resnet_helper.res_stage_nonlocal_group``, group_size 4):
+  res3 blocks 9.159 G, 191.26 G in all (+13.8 %);
+* the Non-local paper's own 32-frame I3D (``resnet_video_org``: conv1 and pool1 stride 2 in
+  time, so 4 frames from res3 on) at its time sizes: 2.290 / 1.187 G per block, 161.19 G
+  (-4.1 %), but STRG's map has 16 frames there;
+* a counter that skips the attention matmuls (e.g. thop, which counts ``nn.Module`` layers,
+  not functional matmuls): 173.64 G (+3.4 %);
+* only the 3 res4 blocks: 172.95 G (+2.9 %).
+
+STRG states neither the block count nor its form, so the block stays the Non-local paper's
+(5 blocks, full space-time attention, sub-sampled φ/g) and the gap is declared, not tuned
+away.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ multi-hot targets (Charades). Optimiser: SGD with momentum and weight decay on t
 tensors; lr divided by 10 after ``lr_drop`` (0.9) of the steps when ``iterations`` is given.
 Evaluation: every clip scored (softmax, or sigmoid for Charades), max over the clips of a
 video, then top-1/top-5 or mAP; the video scores are also written in jd730's inference json
-(``<output_dir>/<split>_results.json``).
+(``<output_dir>/<split>_results.json``). ``eval_mode=jd730_clip``: jd730's clip-level
+validation instead (``evaluation.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,19 @@ from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit
 from reproducers.harness.atomic import write_text_atomic
 
 from .checkpoints import load_backbone, read_state
-from .evaluation import jd730_results, max_over_clips, mean_average_precision
+from .clips import STRGClips
+from .evaluation import (
+    JD730_VAL_SAMPLES,
+    clip_level_metrics,
+    collate_clips,
+    eval_mode,
+    jd730_results,
+    jd730_val_config,
+    max_over_clips,
+    mean_average_precision,
+    mean_clip_softmax,
+    real_clips,
+)
 from .inflate import inflate_imagenet, read_torchvision_resnet
 
 
@@ -62,6 +75,8 @@ def _step_loss(multilabel: bool, device: str):
 @torch.no_grad()
 def evaluate(ctx, model, dataset) -> dict:
     opts, device, multilabel = ctx.recipe.options, _device(ctx), _multilabel(ctx)
+    if eval_mode(opts, multilabel) == "jd730_clip":
+        return evaluate_jd730_clips(ctx, model, dataset)
     was_training = model.training
     model.eval().to(device)
 
@@ -91,6 +106,59 @@ def evaluate(ctx, model, dataset) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(jd730_results(ids, scores, index.classes)))
     return {"metrics": metrics, "eval_size": len(scores)}
+
+
+@torch.no_grad()
+def evaluate_jd730_clips(ctx, model, dataset) -> dict:
+    """``eval_mode=jd730_clip`` (``evaluation.py``): the split re-sampled as jd730's val
+    loader samples it, every clip scored, clip-level accuracy; per-clip predictions
+    (``<video id>#<clip>``), so the record's acc@k recomputes from them."""
+    from reproducers.harness.predictions import classification
+
+    opts, device = ctx.recipe.options, _device(ctx)
+    cfg = jd730_val_config(dataset.cfg)
+    clips = STRGClips(dataset.samples, cfg, train=False, store=dataset.store, seed=dataset.seed)
+    k_max = cfg.get("test_clips", JD730_VAL_SAMPLES)
+    was_training = model.training
+    model.eval().to(device)
+
+    def forward(batch):
+        real = real_clips(batch["n_clips"], k_max)
+        video = batch["video"][real].to(device)
+        args = (video,)
+        if "boxes" in batch:
+            args += (batch["boxes"][real].to(device).to(video.dtype),)
+        logits = model(*args).float().cpu()
+        out = torch.full((len(real), k_max, logits.shape[-1]), float("nan"))
+        out[real] = logits
+        return out, {"index": batch["index"], "label": batch["label"],
+                     "n_clips": batch["n_clips"]}
+
+    res = distributed_evaluate(forward, clips, dist=ctx.extras.get("dist"),
+                               batch_size=opts.get("eval_batch_size", 1),
+                               num_workers=opts.get("num_workers", 0),
+                               collate_fn=lambda items: collate_clips(items, k_max))
+    model.train(was_training)
+    logits, n_clips, labels = res["outputs"], res["n_clips"], res["label"]
+    ks = (1, 5) if logits.shape[-1] >= 5 else (1,)
+    metrics = clip_level_metrics(logits, labels, n_clips, ks)
+    loss = metrics.pop("loss")
+    real = real_clips(n_clips, k_max)
+    out = {"metrics": metrics, "eval_size": len(logits), "eval_mode": "jd730_clip",
+           "clips": int(n_clips.sum()), "loss": loss}
+    index = getattr(dataset, "index", None)
+    if index is not None:
+        vids = [index.samples[int(i)].video_id for i in res["index"]]
+        ids = [f"{v}#{j}" for v, n in zip(vids, n_clips.tolist(), strict=True)
+               for j in range(n)]
+        out["predictions"] = classification(ids, logits[real].softmax(-1),
+                                            labels.reshape(-1, 1).expand(real.shape)[real])
+        if ctx.output_dir is not None:
+            path = ctx.output_dir / f"{ctx.reproduction.protocol.eval_split}_results.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scores = mean_clip_softmax(logits, n_clips)
+            write_text_atomic(path, json.dumps(jd730_results(vids, scores, index.classes)))
+    return out
 
 
 def _initialise(ctx, model) -> dict:

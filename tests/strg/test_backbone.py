@@ -130,3 +130,13 @@ def test_alternating_inflation_is_the_nonlocal_i3d():
     with torch.device("meta"):
         out = alt.eval().extract_feature(torch.empty(1, 3, 32, 224, 224))
     assert out.shape == (1, 2048, 16, 14, 14)
+
+
+def test_r101_nonlocal_placement_is_the_nonlocal_codes():
+    """video-nonlocal-net resnet_video.py for depth 101: res3 every 2nd block, res4 after
+    blocks 6, 13, 20 (layer_mod 7)."""
+    with torch.device("meta"):
+        model = build_i3d(depth=101, nonlocal_blocks="nonlocal_paper")
+    where = sorted(name.rsplit(".nonlocal_block", 1)[0] for name, _ in model.named_modules()
+                   if name.endswith("nonlocal_block"))
+    assert where == ["layer2.1", "layer2.3", "layer3.13", "layer3.20", "layer3.6"]

@@ -38,6 +38,7 @@ def test_full_size_builds_on_meta():
         with torch.device("meta"):
             model = rep.model.factory(**rep.model.full)
         sizes[rep.name] = sum(p.numel() for p in model.parameters())
-    assert sizes["i3d_r50_ssv1"] == 32_561_134
+    assert sizes["i3d_jd730_ssv1"] == 32_561_134  # jd730 resnet_strg-50, every block 3×1×1
+    assert sizes["i3d_r50_ssv1"] == 27_580_398  # the Non-local I3D (flops.py)
     assert sizes["nl_i3d_r50_ssv1"] > sizes["i3d_r50_ssv1"]
     assert sizes["strg_r101_charades"] > sizes["strg_r50_charades"]
