@@ -14,13 +14,14 @@ because the torch install is several GB and every session needs it. Versions are
 ``constraints.txt`` (what CI tested; torch is pinned here instead, so a machine with another
 torch can use the same constraints). SVM's optional extra (mmcv 2.1 built from source, mmdet,
 OpenCV) is installed only for the sessions that need it: ``tests`` always, ``reproduce`` for
-an ``svm_*`` reproduction. ``tests-latest`` resolves everything afresh in ``.venv-latest``
+a reproduction whose paper declares it (``Paper.extra``). ``tests-latest`` resolves everything afresh in ``.venv-latest``
 (newest torch too) so the next breaking release is seen before users see it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -130,11 +131,23 @@ def tests_latest(session: nox.Session) -> None:
 def reproduce(session: nox.Session) -> None:
     """Run a reproduction: `nox -s reproduce -- NAME [--smoke] [--data-root DIR] ...`.
 
-    Installs SVM's optional extra only for an ``svm_*`` reproduction."""
+    Installs the optional extra a reproduction's paper declares (``Paper.extra``, read from
+    ``list --json``) only when a named reproduction needs it."""
     args = session.posargs or DEFAULT_REPRODUCTION
-    svm = any(a.startswith("svm_") for a in args if not a.startswith("-"))
-    py = install(session, ("svm",) if svm else ())
+    py = install(session, ())
+    extras = _extras_of(py, [a for a in args if not a.startswith("-")])
+    if extras:
+        py = install(session, extras)
     session.run(py, "-m", "reproducers", "run", *args, external=True)
+
+
+def _extras_of(py: str, words: list[str]) -> tuple[str, ...]:
+    """The extras the named reproductions' papers declare (other words are ignored here: the
+    CLI gives their one-line errors)."""
+    listing = subprocess.run([py, "-m", "reproducers", "list", "--json"], capture_output=True,
+                             text=True, check=True).stdout
+    declared = {item["name"]: item.get("extra", "") for item in json.loads(listing)}
+    return tuple(sorted({declared[w] for w in words if declared.get(w)}))
 
 
 @nox.session

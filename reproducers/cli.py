@@ -48,6 +48,7 @@ def cmd_list(args) -> int:
     data = [{
         "name": r.name,
         "paper": r.paper.key,
+        "extra": r.paper.extra,
         "title": r.paper.title,
         "dataset": r.dataset.name,
         "data_layout": r.dataset.format,

@@ -28,6 +28,9 @@ class Paper:
     arxiv: str
     code_url: str
     code_commit: str
+    # the pyproject optional-dependencies extra this paper's code needs ("": none); `nox -s
+    # reproduce` installs it on demand, read from `list --json` (no paper named in noxfile.py)
+    extra: str = ""
 
 
 @dataclass(frozen=True)

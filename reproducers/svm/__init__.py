@@ -42,6 +42,7 @@ PAPER = Paper(
     arxiv="2303.17228",
     code_url="https://github.com/yuzhms/Streaming-Video-Model",
     code_commit="46989d2b6163234c9e0d76446a478c93625ca6ed",
+    extra="svm",  # mmcv 2.1 with ops, mmdet 3.3, mmengine (svm/extra.py)
 )
 
 EXPECTED = load_expected(Path(__file__).with_name("expected.toml"))
