@@ -15,7 +15,7 @@ from .atomic import file_in_the_way, write_json_atomic
 from .errors import UserError
 from .provenance import REPO_ROOT
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: paths relative to the run's roots, "$OUTPUT_DIR/..." (portable.py)
 DEFAULT_RECORDS_DIR = REPO_ROOT / "reports" / "records"
 STATUSES = ("ok", "failed", "interrupted")
 
