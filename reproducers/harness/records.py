@@ -38,6 +38,14 @@ def failed_record_path(records_dir: Path, reproduction: str, stage: str, smoke: 
     return Path(records_dir) / reproduction / f"{stage}{suffix}"
 
 
+def report_beside(records_dir: Path) -> Path:
+    """Where ``run`` and ``report`` write the report unless told (``--report`` / ``--out``):
+    ``results.md`` beside the records folder, ``<records-dir>/../results.md`` (so the default
+    records, reports/records, give reports/results.md, and the report's links to records,
+    relative to that folder, work)."""
+    return Path(records_dir).parent / "results.md"
+
+
 def check_records_dir(records_dir: Path) -> Path:
     records_dir = Path(records_dir)
     if file_in_the_way(records_dir) is not None:
