@@ -14,6 +14,7 @@ from reproducers.cli import main
 from reproducers.harness import registry
 from reproducers.harness.errors import UserError
 from reproducers.harness.portable import Roots
+from reproducers.harness.provenance import command_line
 from reproducers.harness.runlock import release_run_dir
 from tests.harness import fake_paper
 
@@ -135,6 +136,12 @@ def test_help_names_the_report_place(capsys):
         with pytest.raises(SystemExit):
             main(command)
         assert "beside --records-dir" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_recorded_command_names_no_clone():
+    argv = ["/somewhere/clone/reproducers/__main__.py", "run", NAME, "--smoke"]
+    assert command_line(argv) == f"python -m reproducers run {NAME} --smoke"
+    assert command_line(["/usr/bin/tool", "x"]) == "/usr/bin/tool x"
 
 
 def test_roots_pick_the_most_specific_and_resolve_elsewhere(tmp_path):
