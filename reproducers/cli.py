@@ -19,10 +19,11 @@ from pathlib import Path
 
 from .harness.errors import UserError
 from .harness.overrides import parse as parse_overrides
-from .harness.records import DEFAULT_RECORDS_DIR
+from .harness.records import DEFAULT_RECORDS_DIR, report_beside
 from .harness.stages import RUN_STAGES, RunOptions
 
-DEFAULT_REPORT = DEFAULT_RECORDS_DIR.parent / "results.md"
+REPORT_HELP = ("where the report is written (default: results.md beside --records-dir, i.e. "
+               "<records-dir>/../results.md; reports/results.md for the default records)")
 
 
 def default_device() -> str:
@@ -133,6 +134,7 @@ def cmd_run(args) -> int:
 
     rep = get(args.name)
     _positive(args, "nproc", "nnodes", "gpus_per_node", "slurm_time")
+    args.report = args.report or report_beside(args.records_dir)
     # unknown/bad --set values are refused before any stage (or launch) runs
     configs(rep, RunOptions(smoke=args.smoke, overrides=parse_overrides(args.set)))
     chosen = run.chosen_stages(args.stages, args.eval_only, args.checkpoint)
@@ -175,7 +177,7 @@ def _report(records_dir: Path, out: Path, log) -> Path:
 
 
 def cmd_report(args) -> int:
-    path = _report(args.records_dir, args.out, _log_for(args))
+    path = _report(args.records_dir, args.out or report_beside(args.records_dir), _log_for(args))
     _emit(args, {"report": str(path)}, "")
     return 0
 
@@ -318,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a typed recipe field/option (epochs=10, schedule=plateau, "
                          "select=last) or model.NAME / data.NAME; recorded in the run record")
-    sp.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    sp.add_argument("--report", type=Path, default=None, help=REPORT_HELP)
     sp.add_argument("--resume", default=None, metavar="auto|PATH",
                     help="continue an interrupted training exactly (auto: runs/<name>/checkpoint_last.pt)")
     g = sp.add_argument_group("distributed launch (torchrun; SLURM through submitit)")
@@ -360,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp, device=False)
     sp.set_defaults(func=cmd_check)
 
-    sp = sub.add_parser("report", help="render reports/results.md from the run records")
-    sp.add_argument("--out", type=Path, default=DEFAULT_REPORT)
+    sp = sub.add_parser("report", help="render results.md (beside --records-dir) from the run "
+                                       "records")
+    sp.add_argument("--out", type=Path, default=None, help=REPORT_HELP)
     common(sp, device=False)
     sp.set_defaults(func=cmd_report)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .declarations import Reproduction
 from .errors import UserError
+from .portable import Roots
 from .provenance import REPO_ROOT
 from .records import DEFAULT_RECORDS_DIR, read_record, record_path
 from .registry import get
@@ -77,6 +78,7 @@ def resolve(rep: Reproduction, opts, data_root: Path,
     init = declared(rep, opts)
     if init is None:
         return None
+    roots = Roots.of(opts, data_root)  # the source's file as records store it (portable.py)
     if isinstance(init, InitFile):
         path = Path(init.path.format(data_root=data_root))
         if not path.is_absolute():
@@ -86,7 +88,7 @@ def resolve(rep: Reproduction, opts, data_root: Path,
         if not path.is_file():
             raise UserError(f"{origin} {path}: no such file; put the initial weights there "
                             f"(see the paper's DATA.md) or pass --init FILE")
-        return ResolvedInit(path, {"file": str(path), "sha256": sha256(path),
+        return ResolvedInit(path, {"file": roots.portable(path), "sha256": sha256(path),
                                    "strict": init.strict}, init.strict, init.adapt)
     if not isinstance(init, InitFrom):
         raise UserError(f"{rep.name}: init must be weights.InitFile or weights.InitFrom, "
@@ -96,7 +98,7 @@ def resolve(rep: Reproduction, opts, data_root: Path,
     if getattr(opts, "with_deps", False):
         run_dependency(dep, dependency_options(opts))
     rec = read_record(opts.records_dir, dep.name, "train", opts.smoke)
-    path = _checkpoint(rec, init.pick)
+    path = _checkpoint(rec, init.pick, roots)
     if path is None:
         where = record_path(opts.records_dir, dep.name, "train", opts.smoke)
         mode = "smoke " if opts.smoke else ""
@@ -109,7 +111,7 @@ def resolve(rep: Reproduction, opts, data_root: Path,
             f"{rep.name} starts from {dep.name}'s {init.pick} checkpoint, but its {mode}train "
             f"record {where} has no such file (deleted, or a recipe that keeps no "
             f"{init.pick} checkpoint): run `{command_for(dep.name, opts)} --force`")
-    source = {"reproduction": dep.name, "pick": init.pick, "file": str(path),
+    source = {"reproduction": dep.name, "pick": init.pick, "file": roots.portable(path),
               "sha256": sha256(path), "train_inputs_hash": rec.get("inputs_hash"),
               "strict": init.strict}
     return ResolvedInit(path, source, init.strict, init.adapt)
@@ -130,7 +132,7 @@ def dependency_options(opts):
     return dataclasses.replace(opts, init_file=None, checkpoint=None, resume=None)
 
 
-def _checkpoint(rec: dict | None, pick: str) -> Path | None:
+def _checkpoint(rec: dict | None, pick: str, roots: Roots | None = None) -> Path | None:
     if rec is None or rec.get("status") != "ok":
         return None
     result = rec.get("result") or {}
@@ -142,7 +144,7 @@ def _checkpoint(rec: dict | None, pick: str) -> Path | None:
                       chosen and str(Path(chosen).with_name(PICK_FILES[pick]))]
     for c in candidates:
         if c:
-            for path in (Path(c), REPO_ROOT / c):
+            for path in ((roots or Roots()).resolve(c), REPO_ROOT / c):
                 if path.is_file():
                     return path
     return None

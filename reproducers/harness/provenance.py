@@ -83,6 +83,15 @@ def code_hash(*packages: str) -> str:
     return h.hexdigest()[:16]
 
 
+def command_line(argv=None) -> str:
+    """The command as typed: ``python -m reproducers run ...``, not the absolute path of this
+    clone's ``reproducers/__main__.py`` (records travel between clones, see portable.py)."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv and Path(argv[0]).parts[-2:] == ("reproducers", "__main__.py"):
+        argv[0] = "python -m reproducers"
+    return " ".join(argv)
+
+
 def provenance(device: str, seed: int | None, config: dict, fingerprint: dict | None) -> dict:
     return {
         "git": git_state(),
@@ -90,7 +99,7 @@ def provenance(device: str, seed: int | None, config: dict, fingerprint: dict | 
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "device": device_info(device),
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         "config_hash": config_hash(config),
         "dataset_fingerprint": fingerprint,
         "seed": seed,

@@ -15,7 +15,7 @@ from .atomic import file_in_the_way, write_json_atomic
 from .errors import UserError
 from .provenance import REPO_ROOT
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: paths relative to the run's roots, "$OUTPUT_DIR/..." (portable.py)
 DEFAULT_RECORDS_DIR = REPO_ROOT / "reports" / "records"
 STATUSES = ("ok", "failed", "interrupted")
 
@@ -36,6 +36,14 @@ def record_path(records_dir: Path, reproduction: str, stage: str, smoke: bool) -
 def failed_record_path(records_dir: Path, reproduction: str, stage: str, smoke: bool) -> Path:
     suffix = ".smoke.failed.json" if smoke else ".failed.json"
     return Path(records_dir) / reproduction / f"{stage}{suffix}"
+
+
+def report_beside(records_dir: Path) -> Path:
+    """Where ``run`` and ``report`` write the report unless told (``--report`` / ``--out``):
+    ``results.md`` beside the records folder, ``<records-dir>/../results.md`` (so the default
+    records, reports/records, give reports/results.md, and the report's links to records,
+    relative to that folder, work)."""
+    return Path(records_dir).parent / "results.md"
 
 
 def check_records_dir(records_dir: Path) -> Path:

@@ -21,6 +21,7 @@ import numpy as np
 from . import predictions, stages
 from .atomic import write_atomic
 from .errors import UserError
+from .portable import Roots
 from .provenance import config_hash, provenance
 from .records import record_path, write_record
 
@@ -41,6 +42,7 @@ def _seed_opts(rep, opts, seed: int, checkpoint=None):
     return dataclasses.replace(
         opts, seed=seed, records_dir=seed_records_dir(opts, rep, seed),
         output_dir=Path(opts.output_dir) / "seeds" / f"seed-{seed}",
+        extras={**opts.extras, "roots": (opts.output_dir, opts.records_dir)},  # portable.py
         checkpoint=checkpoint if checkpoint is not None else opts.checkpoint)
 
 
@@ -51,7 +53,7 @@ def run_seeds(rep, opts, n: int, train: bool) -> dict:
     per_seed, checkpoint, start = [], None, time.time()
     if rep.task.random_evaluation and train:
         opts.log(f"[{rep.name}] evaluation is random: one training, {n} evaluation seeds")
-        checkpoint = Path(stages.train(rep, opts)["result"]["checkpoint"])
+        checkpoint = Roots.of(opts).resolve(stages.train(rep, opts)["result"]["checkpoint"])
     for seed in seeds:
         sopts = _seed_opts(rep, opts, seed, checkpoint)
         opts.log(f"[{rep.name}] seed {seed} ({len(per_seed) + 1}/{n})")
@@ -73,8 +75,8 @@ def _aggregate(rep, opts, per_seed, trained_per_seed: bool, start: float) -> dic
         "metrics_std": std,
         "eval_size": first_rec["result"].get("eval_size"),
         "seeds": [{"seed": seed, "metrics": r["metrics"],
-                   "record": str(record_path(sopts.records_dir, rep.name, "evaluate",
-                                             opts.smoke))}
+                   "record": Roots.of(opts).portable(record_path(  # "$RECORDS_DIR/..."
+                       sopts.records_dir, rep.name, "evaluate", opts.smoke))}
                   for (seed, sopts, _), (_, r) in zip(per_seed, results, strict=True)],
         "repeated": "training and evaluation" if trained_per_seed else "evaluation",
         "spread": "mean ± sample std (ddof 1) over seeds",

@@ -10,7 +10,9 @@ also stores the content hashes of the files it points at (``checkpoint_sha``,
 them. ``--resume auto`` resumes only a ``checkpoint_last.pt`` written with this run's hash
 (``run_hash`` in its setup); another one is reported in one line and training starts fresh.
 A stage that fails or is interrupted writes ``<stage>[.smoke].failed.json`` beside the last
-good record (records.write_record). A train stage that made no optimizer step is a failure:
+good record (records.write_record). Paths in records (and so in the inputs hash) are stored
+relative to the run's roots, ``$DATA_ROOT/...``, ``$OUTPUT_DIR/...`` (harness/portable.py),
+so moved records, outputs and data (another clone, another --data-root) stay current. A train stage that made no optimizer step is a failure:
 its weights would be an older run's. The run folder is locked for one process
 (runlock.py).
 """
@@ -28,6 +30,7 @@ from .chain import resolve as resolve_init
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
+from .portable import PORTABLE_SCHEMA, Roots
 from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
 from .records import (
     DEFAULT_RECORDS_DIR,
@@ -147,26 +150,33 @@ def _context(rep: Reproduction, opts: RunOptions, root: Path) -> RunContext:
     )
 
 
-def _up_to_date(rep: Reproduction, stage: str, opts: RunOptions, inputs_hash: str) -> dict | None:
+def _up_to_date(rep: Reproduction, stage: str, opts: RunOptions, inputs_hash: str,
+                roots: Roots) -> dict | None:
     if opts.force:
         return None
     rec = read_record(opts.records_dir, rep.name, stage, opts.smoke)
+    path = record_path(opts.records_dir, rep.name, stage, opts.smoke)
     if rec and rec.get("status") == "ok" and rec.get("inputs_hash") == inputs_hash:
-        why = stale_files(rec) if stage == "train" else None
+        why = stale_files(rec, roots=roots) if stage == "train" else None
         if why is None and stage != "train":
             ckpt = rec["result"].get("checkpoint")
-            why = f"{ckpt} is gone" if ckpt and not Path(ckpt).exists() else None
+            why = f"{ckpt} is gone" if ckpt and not roots.resolve(ckpt).exists() else None
         if why:
-            path = record_path(opts.records_dir, rep.name, stage, opts.smoke)
             opts.log(f"[{rep.name}] {stage}: record {path} is stale ({why}); running again")
             return None
         return rec
+    if rec and rec.get("status") == "ok" and rec.get("schema", 1) < PORTABLE_SCHEMA:
+        opts.log(f"[{rep.name}] {stage}: record {path} predates portable paths (schema "
+                 f"{rec.get('schema', 1)}: absolute paths in its inputs); running again")
     return None
 
 
-def stale_files(train_record: dict, keys=("checkpoint", "last_checkpoint")) -> str | None:
-    """Why the files a train record points at are not the ones it wrote (None: they are)."""
+def stale_files(train_record: dict, keys=("checkpoint", "last_checkpoint"),
+                roots: Roots | None = None) -> str | None:
+    """Why the files a train record points at are not the ones it wrote (None: they are).
+    ``roots``: where the record's ``$ROOT/...`` paths are (harness/portable.py)."""
     res = train_record["result"]
+    roots = roots or Roots()
     for key in keys:
         path = res.get(key)
         if path is None:
@@ -174,33 +184,35 @@ def stale_files(train_record: dict, keys=("checkpoint", "last_checkpoint")) -> s
         sha = res.get(f"{key}_sha")
         if sha is None:
             return f"it stores no content hash of {path} (an older record)"
-        if not Path(path).is_file():
+        if not roots.resolve(path).is_file():
             return f"{path} is gone"
-        if file_hash(Path(path)) != sha:
+        if file_hash(roots.resolve(path)) != sha:
             return f"{path} was rewritten by a later run"
     return None
 
 
-def _run_stage(rep, stage, opts, inputs, config, fingerprint, seed, body) -> dict:
+def _run_stage(rep, stage, opts, inputs, config, fingerprint, seed, body,
+               roots: Roots | None = None) -> dict:
     """Skip if up to date, else run ``body()`` and write its record (on failure beside the
-    last good one)."""
+    last good one). ``inputs`` and ``config`` hold their paths in portable form (``roots``)."""
     check_records_dir(opts.records_dir)
+    roots = roots or Roots.of(opts)
     inputs_hash = config_hash(inputs)
-    rec = _up_to_date(rep, stage, opts, inputs_hash)
+    rec = _up_to_date(rep, stage, opts, inputs_hash, roots)
     path = record_path(opts.records_dir, rep.name, stage, opts.smoke)
     if opts.dist is not None:  # every rank runs the stage; rank 0 alone writes the record
         from reproducers.common.distributed import barrier
 
         out = _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, body,
-                               rec, path)
+                               rec, path, roots)
         barrier()  # the next stage may read this record (e.g. evaluate reads train's)
         return out
     return _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, body,
-                            rec, path)
+                            rec, path, roots)
 
 
 def _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, body, rec,
-                     path) -> dict:
+                     path, roots) -> dict:
     if rec is not None:
         opts.log(f"[{rep.name}] {stage}: inputs unchanged since {path}, not run again "
                  f"(--force to re-run)")
@@ -230,7 +242,8 @@ def _run_stage_local(rep, stage, opts, inputs_hash, config, fingerprint, seed, b
                 opts.log(f"[{rep.name}] {stage}: {status}; the last good record (if any) is "
                          f"kept, this failure is in {failed}")
         raise
-    record.update(status="ok", result=result, wall_time_s=round(time.time() - start, 3))
+    record.update(status="ok", result=roots.portable_tree(result),
+                  wall_time_s=round(time.time() - start, 3))
     if opts.is_main:
         write_record(opts.records_dir, record)
     opts.log(f"[{rep.name}] {stage}: done in {record['wall_time_s']:.1f} s -> {path}")
@@ -276,10 +289,11 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
     ds, prints = _datasets(rep, ctx, {rep.dataset.train_split: True,
                                       rep.protocol.eval_split: False})
     ctx.extras["datasets"] = ds
+    roots = Roots.of(opts, root)
     config = {"model": dict(ctx.model_config), "recipe": _recipe_dict(ctx.recipe),
-              "data": dict(ctx.data_config), "data_root": str(root)}
+              "data": dict(ctx.data_config), "data_root": roots.portable(root)}
     if init is not None:
-        config["init"] = init.source
+        config["init"] = roots.portable_tree(init.source)
     inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
               "device": opts.device}
     run_hash = config_hash(inputs)
@@ -293,7 +307,7 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
         result = _with_bad_samples(_with_init(rep.task.train(ctx), init, loads), ds)
         return _train_facts(result, config, run_hash, resume_file, start_sha)
 
-    return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed, body)
+    return _run_stage(rep, "train", opts, inputs, config, prints, ctx.seed, body, roots)
 
 
 def _resume_source(opts: RunOptions, out: Path) -> Path | None:
@@ -325,7 +339,7 @@ def _train_facts(result: dict, config: dict, run_hash: str, resume_file: Path | 
             result[f"{key}_sha"] = file_hash(Path(path))
     resumed = result.get("resumed_from")
     result["run_hash"] = run_hash
-    result["started_from"] = ({"file": str(resume_file), "sha": start_sha, **resumed}
+    result["started_from"] = ({"file": resume_file, "sha": start_sha, **resumed}
                               if resumed and resume_file is not None else None)
     if resumed and steps is not None:
         result["steps_this_run"] = steps - resumed.get("global_step", 0)
@@ -353,12 +367,13 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
     root = resolve_data_root(rep, opts)
     locked_run_dir(rep, opts)
     ctx = _context(rep, opts, root)
+    roots = Roots.of(opts, root)
     ckpt = opts.checkpoint
     if ckpt is None:
         tr = read_record(opts.records_dir, rep.name, "train", opts.smoke)
         if tr and tr.get("status") == "ok" and tr["result"].get("checkpoint"):
-            ckpt = Path(tr["result"]["checkpoint"])
-            why = stale_files(tr, keys=("checkpoint",))
+            ckpt = roots.resolve(tr["result"]["checkpoint"])
+            why = stale_files(tr, keys=("checkpoint",), roots=roots)
             if why:
                 path = record_path(opts.records_dir, rep.name, "train", opts.smoke)
                 raise UserError(f"{path} is stale: {why}; re-run the train stage before "
@@ -372,7 +387,8 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
     ds, prints = _datasets(rep, ctx, {rep.protocol.eval_split: False})
     ctx.checkpoint = ckpt
     config = {"model": dict(ctx.model_config), "data": dict(ctx.data_config),
-              "protocol": _protocol_dict(rep), "checkpoint": str(ckpt), "data_root": str(root)}
+              "protocol": _protocol_dict(rep), "checkpoint": roots.portable(ckpt),
+              "data_root": roots.portable(root)}
     inputs = {"config": config, "code": _code(rep), "data": prints,
               "checkpoint_sha": file_hash(ckpt)}
 
@@ -387,7 +403,7 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
         out["weights"] = weights
         return _with_bad_samples(out, ds)
 
-    return _run_stage(rep, "evaluate", opts, inputs, config, prints, ctx.seed, body)
+    return _run_stage(rep, "evaluate", opts, inputs, config, prints, ctx.seed, body, roots)
 
 
 def _with_bad_samples(result: dict, datasets: dict) -> dict:

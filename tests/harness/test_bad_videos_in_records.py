@@ -9,6 +9,7 @@ import pytest
 
 from reproducers.harness import stages
 from reproducers.harness.errors import UserError
+from reproducers.harness.portable import Roots
 from reproducers.harness.stages import RunOptions
 from tests.harness import fake_video_paper
 
@@ -44,7 +45,9 @@ def test_smoke_training_survives_and_record_counts_bad_videos(broken_root, tmp_p
     assert rec["status"] == "ok" and rec["result"]["steps"] == 2 * 2  # 8 clips / batch 4
     summary = rec["result"]["bad_samples"]["train"]
     assert summary["bad"] == 2 and summary["total"] == 8
-    assert sorted(s["path"] for s in summary["samples"]) == bad
+    stored = [s["path"] for s in summary["samples"]]  # relative to --data-root (portable.py)
+    assert all(p.startswith("$DATA_ROOT/train/") for p in stored)
+    assert sorted(str(Roots.of(opts).resolve(p)) for p in stored) == bad
 
 
 def test_too_many_bad_videos_stop_the_run_with_a_clear_error(broken_root, tmp_path):

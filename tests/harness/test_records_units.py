@@ -16,6 +16,7 @@ import pytest
 from reproducers.harness import stages
 from reproducers.harness.atomic import is_temp, write_text_atomic
 from reproducers.harness.errors import UserError
+from reproducers.harness.portable import Roots
 from reproducers.harness.provenance import REPO_ROOT, file_hash
 from reproducers.harness.records import CorruptRecord, read_record, shape_error
 from reproducers.harness.runlock import lock_run_dir, release_run_dir
@@ -106,7 +107,7 @@ def test_run_folder_lock_refuses_another_process_and_is_reentrant(tmp_path):
 def test_train_record_is_stale_once_its_checkpoint_is_rewritten(opts):
     rep = fake_paper.make()
     first = stages.train(rep, opts)
-    ckpt = first["result"]["checkpoint"]
+    ckpt = Roots.of(opts).resolve(first["result"]["checkpoint"])  # "$OUTPUT_DIR/..."
     assert first["result"]["checkpoint_sha"]
     with open(ckpt, "ab") as fh:  # a later run wrote other weights there
         fh.write(b"\0")

@@ -14,6 +14,7 @@ from reproducers.harness import run
 from reproducers.harness.check import check_reproduction
 from reproducers.harness.declarations import ExpectedRow, Task
 from reproducers.harness.errors import UserError
+from reproducers.harness.portable import Roots
 from reproducers.harness.report import render
 from reproducers.harness.stages import RunOptions
 from tests.harness import fake_paper
@@ -46,7 +47,8 @@ def test_three_seeds_record_each_result_and_mean_std(opts, tmp_path):
     assert [s["seed"] for s in res["seeds"]] == [3, 4, 5]  # from the recipe's seed
     values = np.array([s["metrics"]["acc@1"] for s in res["seeds"]])
     for s in res["seeds"]:  # each seed's own records, with its own seed
-        rec = json.loads(open(s["record"]).read())
+        assert s["record"].startswith(f"$RECORDS_DIR/fake_toy/seeds/seed-{s['seed']}/")
+        rec = json.loads(Roots.of(opts).resolve(s["record"]).read_text())
         assert rec["provenance"]["seed"] == s["seed"]
         assert rec["result"]["metrics"] == s["metrics"]
     assert len(set(values)) > 1  # the seeds differ, so the spread is real
@@ -72,8 +74,10 @@ def test_random_evaluation_trains_once_and_repeats_evaluation(opts, tmp_path):
     assert res["repeated"] == "evaluation"
     assert (opts.records_dir / "fake_toy" / "train.smoke.json").is_file()  # one training
     assert not list((opts.records_dir / "fake_toy" / "seeds").rglob("train.smoke.json"))
-    configs = [json.loads(open(s["record"]).read())["config"] for s in res["seeds"]]
-    assert len({c["checkpoint"] for c in configs}) == 1  # the same weights, three evaluations
+    configs = [json.loads(Roots.of(opts).resolve(s["record"]).read_text())["config"]
+               for s in res["seeds"]]
+    # the same weights, three evaluations; stored relative to the run's --output-dir
+    assert {c["checkpoint"] for c in configs} == {"$OUTPUT_DIR/fake_toy-smoke/model.pt"}
 
 
 def test_seeds_below_one_is_a_user_error(opts, tmp_path):
