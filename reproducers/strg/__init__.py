@@ -170,8 +170,8 @@ def _smoke(lr: float, epochs: int, eval_every: int, train_part: str = "all") -> 
 SMOKE_RECIPES = {"i3d": _smoke(0.01, 20, 5), "gcn": _smoke(0.01, 10, 5, "head"),
                  "strg": _smoke(0.001, 10, 5)}
 # Charades smoke: 157 sigmoid outputs learn slower than 4 softmax ones
-SMOKE_RECIPES_CHARADES = {"i3d": _smoke(0.3, 30, 10), "gcn": _smoke(0.3, 10, 5, "head"),
-                          "strg": _smoke(0.03, 10, 5)}
+SMOKE_RECIPES_CHARADES = {"i3d": _smoke(0.3, 30, 10), "gcn": _smoke(0.1, 30, 10, "head"),
+                          "strg": _smoke(0.03, 20, 10)}
 TASK = Task(train=task.train, evaluate=task.evaluate)
 
 SSV1_DATA = {"layout": "ssv1", "frames": 32, "stride": 2, "crop": 224,
@@ -184,7 +184,8 @@ SMOKE_DATA = {"layout": "ssv1", "frames": 8, "stride": 2, "crop": 64,
               "test_clips": 2, "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,
               "frames_per_video": 16, "size": 64, "boxes_per_frame": 3}
 # Charades smoke: two interactions per video (two target classes of 157), 8 frames 3 apart
-SMOKE_CHARADES = {**SMOKE_DATA, "layout": "charades", "stride": 3, "frames_per_video": 24}
+SMOKE_CHARADES = {**SMOKE_DATA, "layout": "charades", "stride": 3, "frames_per_video": 24,
+                  "n_val_per_class": 16}
 
 
 def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, full: dict,
