@@ -20,6 +20,7 @@ base's; STRG states neither), the stage-3 lr 0.000125 (an inference).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -133,23 +134,29 @@ def _charades_protocol(frames: int, crop: int) -> Protocol:
                     f"(paper p11); mAP over 157 classes; FLOPs counted at {crop}²")
 
 
-def _paper_recipe(lr: float, iterations: int, schedule: str = "step",
+def _paper_recipe(dataset: DatasetSpec, lr: float, iterations: int, schedule: str = "step",
                   train_part: str = "all") -> Recipe:
+    batch = 8
     return Recipe(
         optimizer="sgd", lr=lr, weight_decay=1e-4,  # wd: an assumption (see recipe.py)
-        epochs=1,  # unused: options.iterations decides the length
-        batch_size=8, gpus=4, lr_scaling="none: lr 0.00125 for 8 clips on 4 GPUs (paper p10)",
+        # what the task runs: options.iterations over full batches of the train split
+        epochs=math.ceil(iterations / (dataset.expected_samples["train"] // batch)),
+        batch_size=batch, gpus=4,
+        lr_scaling="none: lr 0.00125 for 8 clips on 4 GPUs (paper p10)",
         schedule=schedule, seed=0,
         options=STRGOptions(iterations=iterations, train_part=train_part))
 
 
-# the paper's three stages (p10), chained by InitFrom (see _declare): 1. I3D fine-tune from
-# Kinetics, 100K iterations, lr 0.00125 /10 at 90K; 2. the GCN on frozen I3D features with
-# the same schedule; 3. end-to-end, 30K more iterations at the reduced lr (0.000125: an
-# inference, the paper gives no value for stage 3)
-I3D_RECIPE = _paper_recipe(0.00125, 100_000)
-GCN_RECIPE = _paper_recipe(0.00125, 100_000, train_part="head")
-STRG_RECIPE = _paper_recipe(0.000125, 30_000, schedule="constant")
+def paper_recipes(dataset: DatasetSpec) -> dict[str, Recipe]:
+    """The paper's three stages (p10), chained by InitFrom (see ``_chain``): "i3d" (1: I3D
+    fine-tune from Kinetics, 100K iterations, lr 0.00125 /10 at 90K), "gcn" (2: the GCN on
+    frozen I3D features, same schedule), "strg" (3: end-to-end, 30K more iterations at the
+    reduced lr 0.000125: an inference, the paper gives no value for stage 3)."""
+    return {"i3d": _paper_recipe(dataset, 0.00125, 100_000),
+            "gcn": _paper_recipe(dataset, 0.00125, 100_000, train_part="head"),
+            "strg": _paper_recipe(dataset, 0.000125, 30_000, schedule="constant")}
+
+
 # jd730 README: stage 1 100 epochs at 0.00125 (/10 at epoch 90), stage 2 (--strg, every
 # tensor trains, BN frozen) 30 epochs at 0.000125 with the milestone 90 never reached
 JD730_OPTIONS = STRGOptions(sgd_source="jd730 opts.py defaults", imagenet_inflation="jd730_noop")
@@ -225,10 +232,10 @@ def _chain(i3d: str, strg: str, dataset: DatasetSpec, protocol: Protocol, model:
     gcn = f"{strg}_gcn"
     args = (dataset, protocol)
     return [
-        _rep(gcn, *args, GCN_RECIPE, {"kind": "strg", **model},
+        _rep(gcn, *args, paper_recipes(dataset)["gcn"], {"kind": "strg", **model},
              f"{description}: stage 2 of 3, the GCN on frozen I3D features ({i3d})", metrics,
              data_config, "gcn", InitFrom(i3d, "selected", adapt=i3d_as_strg)),
-        _rep(strg, *args, STRG_RECIPE, {"kind": "strg", **model},
+        _rep(strg, *args, paper_recipes(dataset)["strg"], {"kind": "strg", **model},
              f"{description}: stage 3 of 3, end-to-end from {gcn} (30K iterations at lr "
              f"0.000125, an inference)", metrics, data_config, "strg",
              InitFrom(gcn, "selected", strict=True))]
@@ -243,7 +250,8 @@ def _declare() -> list[Reproduction]:
             ("i3d_r50_ssv1", "strg_r50_ssv1", {}, "I3D R50 (Table 1) + joint GCN (paper head)"),
             ("nl_i3d_r50_ssv1", "strg_nl_i3d_r50_ssv1", nl,
              "Non-local I3D R50 (5 NL blocks, assumed) + joint GCN")]:
-        reps.append(_rep(i3d, *args, I3D_RECIPE, {"kind": "i3d", **ssv1, **extra},
+        reps.append(_rep(i3d, *args, paper_recipes(SSV1)["i3d"],
+                         {"kind": "i3d", **ssv1, **extra},
                          f"{desc.split(' + ')[0]}, Kinetics init: stage 1 of 3",
                          ["acc@1", "acc@5"], SSV1_DATA, "i3d"))
         reps += _chain(i3d, strg, *args, {**ssv1, **extra}, desc, ["acc@1", "acc@5"],
@@ -270,7 +278,8 @@ def _declare() -> list[Reproduction]:
         args = (CHARADES, protocol)
         for nl_extra, prefix in (({}, ""), (nl, "nl_")):
             i3d = f"{prefix}i3d_{r}_charades"
-            reps.append(_rep(i3d, *args, I3D_RECIPE, {"kind": "i3d", **size, **nl_extra},
+            reps.append(_rep(i3d, *args, paper_recipes(CHARADES)["i3d"],
+                             {"kind": "i3d", **size, **nl_extra},
                              f"{i3d}: Charades, sigmoid multi-label, stage 1 of 3", ["map"],
                              data_cfg, "i3d"))
             variants = [(f"strg_{prefix}{'i3d_' if prefix else ''}{r}_charades", {})]

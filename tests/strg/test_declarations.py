@@ -30,6 +30,10 @@ def test_three_stages_are_chained():
         i3d = by[gcn.init.reproduction]
         assert i3d.init is None and i3d.model.full["kind"] == "i3d"
         assert i3d.recipe.options.iterations == 100_000 and i3d.recipe.lr == 0.00125
+        # the epochs the report states are those the task runs: iterations over full batches
+        per_epoch = i3d.dataset.expected_samples["train"] // 8
+        assert i3d.recipe.epochs == -(-100_000 // per_epoch)
+        assert strg.recipe.epochs == -(-30_000 // per_epoch)
         assert gcn.recipe.options.train_part == "head"
         assert gcn.smoke_recipe.options.train_part == "head"
         assert (gcn.recipe.options.iterations, gcn.recipe.lr) == (100_000, 0.00125)
