@@ -147,5 +147,6 @@ def train(ctx) -> dict:
                  resume=ctx.extras.get("resume"), dist=ctx.extras.get("dist"), log=ctx.log)
     return {"checkpoint": result.checkpoint, "last_checkpoint": result.last,
             "selected_epoch": result.selected_epoch, "steps": result.steps,
-            "world_size": result.world_size, "init": init, "epochs": epochs,
+            # option files; "init" is the harness's account of the chained init
+            "world_size": result.world_size, "init_files": init, "epochs": epochs,
             "train_part": opts.train_part, "history": result.history}

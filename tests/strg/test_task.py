@@ -61,7 +61,7 @@ def test_stage2_trains_the_head_only(root, tmp_path):
     ctx = _ctx(strg, root, tmp_path / "run", init_checkpoint=str(tmp_path / "i3d.pt"),
                train_part="head")
     out = strg.task.train(ctx)
-    assert out["init"]["init_checkpoint"]["loaded"] == 318
+    assert out["init_files"]["init_checkpoint"]["loaded"] == 318
     trained = read_state(out["checkpoint"])
     for k, v in init.state_dict().items():
         if not k.startswith("fc."):
