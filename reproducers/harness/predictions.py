@@ -220,11 +220,11 @@ def _mean_ap(scores: np.ndarray, targets: np.ndarray) -> float:
 
 
 def _classification_metric(arrays, rows, name):
-    if name == "mAP":
+    if name in ("map", "mAP"):  # the schema's metric is "map" (metric_schema.py)
         return _mean_ap(arrays["scores"][rows].astype(np.float64), arrays["targets"][rows])
     hits = _classification_correct(arrays, name)
     if hits is None:
-        raise UserError(f"classification predictions have no metric {name!r} (acc@k, mAP)")
+        raise UserError(f"classification predictions have no metric {name!r} (acc@k, map)")
     return 100.0 * float(hits[rows].mean())
 
 

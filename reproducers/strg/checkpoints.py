@@ -67,3 +67,15 @@ def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], source: str)
     unused = sorted(set(state) - set(own))
     target.load_state_dict(new, strict=False)
     return {"loaded": len(new), "kept_init": kept, "unused": unused}
+
+
+def i3d_as_strg(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The chained init's ``adapt`` hook (harness/weights.py) from an I3D checkpoint into
+    STRG: the backbone's tensors under ``base_model.`` (jd730 stage 2 loads its stage-1 file
+    into the bare backbone, then wraps it), the I3D ``fc`` dropped (STRG's classifier takes
+    the 2 x d concatenation); a STRG state passes unchanged."""
+    if any(k.startswith("base_model.") for k in state):
+        return state, []
+    out = {f"base_model.{k}": v for k, v in state.items() if not k.startswith("fc.")}
+    return out, [f"I3D backbone -> base_model.* ({len(out)} tensors); I3D fc dropped, the "
+                 f"STRG head (reducer, graph, classifier) keeps its initialisation"]

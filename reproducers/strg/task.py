@@ -1,14 +1,17 @@
 """One STRG training stage and the evaluation protocol.
 
-A stage trains the declared model from its initial weights (``recipe.options``:
-``init_checkpoint``, an I3D or STRG file, loaded by ``checkpoints.load_backbone``;
-``imagenet``, a torchvision ResNet file inflated by ``inflate.inflate_imagenet`` with
-``imagenet_inflation``; ``train_part`` "all" or "head": the paper's stage 2, GCN on frozen I3D
-features). The paper's three stages are three such runs chained by the harness (not here).
+A stage trains the declared model from its initial weights (the declared chained init,
+loaded by the harness into every model the factory builds; then the typed options
+``recipe.STRGOptions``: ``init_checkpoint``, an I3D or STRG file, loaded by
+``checkpoints.load_backbone``; ``imagenet``, a torchvision ResNet file inflated by
+``inflate.inflate_imagenet`` with ``imagenet_inflation``; ``train_part`` "all" or "head": the
+paper's stage 2, GCN on frozen I3D features). The paper's three stages are three such runs
+chained by the harness (``InitFrom`` in ``__init__.py``).
 
 Loss: softmax cross-entropy (Something-Something), binary sigmoid cross-entropy on the
 multi-hot targets (Charades). Optimiser: SGD with momentum and weight decay on the trainable
-tensors; lr divided by 10 after ``lr_drop`` (0.9) of the steps when ``iterations`` is given.
+tensors; schedule "step": lr divided by 10 after ``lr_drop`` (0.9) of the steps (``iterations``
+when given, else the epochs' steps); "constant": no decay.
 Evaluation: every clip scored (softmax, or sigmoid for Charades), max over the clips of a
 video, then top-1/top-5 or mAP; the video scores are also written in jd730's inference json
 (``<output_dir>/<split>_results.json``). ``eval_mode=jd730_clip``: jd730's clip-level
@@ -24,7 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from reproducers.common.metrics import topk_accuracy
-from reproducers.common.trainer import TrainConfig, distributed_evaluate, fit
+from reproducers.common.recipe import train_config
+from reproducers.common.trainer import distributed_evaluate, fit
+from reproducers.harness import predictions
 from reproducers.harness.atomic import write_text_atomic
 
 from .checkpoints import load_backbone, read_state
@@ -89,8 +94,8 @@ def evaluate(ctx, model, dataset) -> dict:
         return max_over_clips(probs).cpu(), extras
 
     res = distributed_evaluate(forward, dataset, dist=ctx.extras.get("dist"),
-                               batch_size=opts.get("eval_batch_size", 1),
-                               num_workers=opts.get("num_workers", 0))
+                               batch_size=opts.eval_batch_size or 1,
+                               num_workers=opts.num_workers)
     model.train(was_training)
     scores = res["outputs"]
     if multilabel:
@@ -100,12 +105,16 @@ def evaluate(ctx, model, dataset) -> dict:
         metrics = {f"acc@{k}": v for k, v in zip(ks, topk_accuracy(scores, res["label"], ks),
                                                  strict=True)}
     index = getattr(dataset, "index", None)
+    ids = [index.samples[int(i)].video_id if index is not None else str(int(i))
+           for i in res["index"]]
     if index is not None and ctx.output_dir is not None:
-        ids = [index.samples[int(i)].video_id for i in res["index"]]
         path = ctx.output_dir / f"{ctx.reproduction.protocol.eval_split}_results.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(jd730_results(ids, scores, index.classes)))
-    return {"metrics": metrics, "eval_size": len(scores)}
+    # per-sample scores beside the record: claims compare two runs video by video
+    targets = res["targets"] if multilabel else res["label"]
+    return {"metrics": metrics, "eval_size": len(scores),
+            "predictions": predictions.classification(ids, scores, targets)}
 
 
 @torch.no_grad()
@@ -135,8 +144,8 @@ def evaluate_jd730_clips(ctx, model, dataset) -> dict:
                      "n_clips": batch["n_clips"]}
 
     res = distributed_evaluate(forward, clips, dist=ctx.extras.get("dist"),
-                               batch_size=opts.get("eval_batch_size", 1),
-                               num_workers=opts.get("num_workers", 0),
+                               batch_size=opts.eval_batch_size or 1,
+                               num_workers=opts.num_workers,
                                collate_fn=lambda items: collate_clips(items, k_max))
     model.train(was_training)
     logits, n_clips, labels = res["outputs"], res["n_clips"], res["label"]
@@ -163,16 +172,16 @@ def evaluate_jd730_clips(ctx, model, dataset) -> dict:
 
 def _initialise(ctx, model) -> dict:
     opts, report = ctx.recipe.options, {}
-    if opts.get("imagenet"):
-        state = read_torchvision_resnet(opts["imagenet"])
+    if opts.imagenet:
+        state = read_torchvision_resnet(opts.imagenet)
         target = model.base_model if hasattr(model, "base_model") else model
         report["imagenet"] = inflate_imagenet(target, state,
-                                              opts.get("imagenet_inflation", "mean"),
-                                              source=str(opts["imagenet"]))
-    if opts.get("init_checkpoint"):
-        path = opts["init_checkpoint"]
+                                              opts.imagenet_inflation,
+                                              source=str(opts.imagenet))
+    if opts.init_checkpoint:
+        path = opts.init_checkpoint
         report["init_checkpoint"] = load_backbone(model, read_state(path), str(path))
-    if opts.get("train_part", "all") == "head":
+    if opts.train_part == "head":
         model.set_freeze_backbone(True)
     return report
 
@@ -186,29 +195,26 @@ def train(ctx) -> dict:
     model = rep.model.factory(**ctx.model_config)
     init = _initialise(ctx, model)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=opts.get("momentum", 0.9),
+    optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=opts.momentum,
                                 weight_decay=recipe.weight_decay)
-    epochs = recipe.epochs
+    per_epoch = max(1, len(train_set) // recipe.batch_size)
+    epochs = max(1, math.ceil(opts.iterations / per_epoch)) if opts.iterations else recipe.epochs
     scheduler = None
-    if opts.get("iterations"):
-        per_epoch = max(1, len(train_set) // recipe.batch_size)
-        epochs = max(1, math.ceil(opts["iterations"] / per_epoch))
-        drop = int(opts.get("lr_drop", 0.9) * opts["iterations"])
+    if recipe.schedule == "step":
+        drop = int(opts.lr_drop * (opts.iterations or epochs * per_epoch))
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.1 if step >= drop else 1.0)
     metric = "map" if _multilabel(ctx) else "acc@1"
     key = f"{rep.protocol.eval_split}_{metric}"
-    cfg = TrainConfig(epochs=epochs, global_batch=recipe.batch_size, device=ctx.device,
-                      declared_gpus=recipe.gpus or None, eval_every=opts.get("eval_every", 1),
-                      select="last", select_metric=key, progress=ctx.progress, seed=ctx.seed,
-                      drop_last=True, num_workers=opts.get("num_workers", 0),
-                      pin_memory=_device(ctx).startswith("cuda"),
-                      find_unused_parameters=opts.get("train_part", "all") == "head")
+    cfg = train_config(ctx, device=_device(ctx), select_metric=key, epochs=epochs,
+                       eval_every=opts.eval_every or epochs,
+                       find_unused_parameters=opts.train_part == "head")
     result = fit(model, optimizer, train_set, _step_loss(_multilabel(ctx), _device(ctx)), cfg,
                  ctx.output_dir, scheduler=scheduler,
                  evaluate=lambda m: {key: evaluate(ctx, m, eval_set)["metrics"][metric]},
                  resume=ctx.extras.get("resume"), dist=ctx.extras.get("dist"), log=ctx.log)
     return {"checkpoint": result.checkpoint, "last_checkpoint": result.last,
             "selected_epoch": result.selected_epoch, "steps": result.steps,
-            "world_size": result.world_size, "init": init, "epochs": epochs,
-            "train_part": opts.get("train_part", "all"), "history": result.history}
+            # option files; "init" is the harness's account of the chained init
+            "world_size": result.world_size, "init_files": init, "epochs": epochs,
+            "train_part": opts.train_part, "history": result.history}

@@ -45,6 +45,7 @@ def test_mean_ap_matches_hand_value():
     # class 0: ranks 1 (hit), 2, 3 (hit) -> AP (1 + 2/3) / 2; class 1: ranks 1 (hit), 2 (hit)
     pred = P.Predictions("classification", list("abcd"), {"scores": scores, "targets": targets})
     assert pred.metric("mAP") == pytest.approx(100 * ((1 + 2 / 3) / 2 + 1.0) / 2)
+    assert pred.metric("map") == pred.metric("mAP")  # the schema's name (claims use it)
 
 
 def test_bad_predictions_are_rejected():

@@ -25,7 +25,7 @@ def _recipe(name, *pairs, smoke=True) -> Recipe:
 # papers that arrived while the typed recipe landed and still declare their options as a dict:
 # known debt, listed so it is seen (strict xfail: this fails once a paper migrates, so the entry
 # is removed then)
-PENDING_TYPED_OPTIONS = {"strg"}
+PENDING_TYPED_OPTIONS: set[str] = set()
 
 
 @pytest.mark.parametrize("name", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -22,8 +23,8 @@ def root(tmp_path_factory):
 
 def _ctx(rep, root, tmp_path, **options):
     recipe = rep.smoke_recipe
-    recipe = type(recipe)(**{**recipe.__dict__, "epochs": 1,
-                             "options": {**recipe.options, **options}})
+    recipe = dataclasses.replace(recipe, epochs=1,
+                                 options=dataclasses.replace(recipe.options, **options))
     ctx = RunContext(reproduction=rep, smoke=True, data_root=root, output_dir=tmp_path,
                      device="cpu", seed=0, recipe=recipe, model_config=rep.model.smoke,
                      data_config=rep.smoke_data, progress=False, log=lambda m: None)
@@ -44,6 +45,9 @@ def test_strg_stage_trains_evaluates_and_writes_results(root, tmp_path):
     model.load_state_dict(read_state(out["checkpoint"]))
     res = rep.task.evaluate(ctx, model, ctx.extras["datasets"]["validation"])
     assert res["eval_size"] == 4 and 0 <= res["metrics"]["acc@1"] <= 100
+    pred = res["predictions"]  # per-video scores for the claim rows, same metric offline
+    assert pred.kind == "classification" and len(pred.ids) == 4
+    assert pred.metric("acc@1", None) == pytest.approx(res["metrics"]["acc@1"])
     results = json.loads((tmp_path / "validation_results.json").read_text())["results"]
     assert len(results) == 4 and all(len(v) == 4 for v in results.values())
 
@@ -57,8 +61,26 @@ def test_stage2_trains_the_head_only(root, tmp_path):
     ctx = _ctx(strg, root, tmp_path / "run", init_checkpoint=str(tmp_path / "i3d.pt"),
                train_part="head")
     out = strg.task.train(ctx)
-    assert out["init"]["init_checkpoint"]["loaded"] == 318
+    assert out["init_files"]["init_checkpoint"]["loaded"] == 318
     trained = read_state(out["checkpoint"])
     for k, v in init.state_dict().items():
         if not k.startswith("fc."):
             assert torch.equal(trained["base_model." + k], v), k  # backbone untouched
+
+
+def test_chained_init_loads_the_i3d_backbone_into_strg(tmp_path):
+    """Stage 2's declared init: the harness loads an I3D checkpoint through the declared
+    adapt hook; every backbone tensor arrives, the head keeps its initialisation."""
+    from reproducers.harness.weights import initialise
+
+    gcn = next(r for r in REPRODUCTIONS if r.name == "strg_r50_ssv1_gcn")
+    i3d = next(r for r in REPRODUCTIONS if r.name == gcn.init.reproduction)
+    state = i3d.model.factory(**i3d.model.smoke).state_dict()
+    model = gcn.model.factory(**gcn.model.smoke)
+    account = initialise(model, state, tmp_path / "i3d.pt", gcn.init.strict, gcn.init.adapt)
+    backbone = [k for k in state if not k.startswith("fc.")]
+    assert account["loaded"] == len(backbone) == 318 and not account["mismatched"]
+    assert account["missing"] and all(not k.startswith("base_model.")
+                                      for k in account["missing"])
+    for k in backbone:
+        assert torch.equal(model.state_dict()["base_model." + k], state[k]), k
