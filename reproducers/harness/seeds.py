@@ -51,6 +51,10 @@ def run_seeds(rep, opts, n: int, train: bool) -> dict:
     evaluate record (metrics = mean over seeds)."""
     seeds = seed_list(rep, opts, n)
     per_seed, checkpoint, start = [], None, time.time()
+    if opts.smoke and opts.data_root is None:
+        # the synthetic data depends on the smoke recipe's seed only: written once, here, and
+        # read by every seed (not rewritten into each seed's folder)
+        opts = dataclasses.replace(opts, data_root=stages.resolve_data_root(rep, opts))
     if rep.task.random_evaluation and train:
         opts.log(f"[{rep.name}] evaluation is random: one training, {n} evaluation seeds")
         checkpoint = Roots.of(opts).resolve(stages.train(rep, opts)["result"]["checkpoint"])

@@ -55,6 +55,9 @@ def test_three_seeds_record_each_result_and_mean_std(opts, tmp_path):
     assert res["metrics"]["acc@1"] == pytest.approx(values.mean())
     assert res["metrics_std"]["acc@1"] == pytest.approx(values.std(ddof=1))
     assert res["repeated"] == "training and evaluation"
+    # the synthetic data is written once, in the run's own folder, and every seed reads it
+    assert not list((opts.output_dir / "seeds").rglob(".synthetic-complete"))
+    assert len(list(opts.output_dir.rglob(".synthetic-complete"))) == 1
     (row,) = check_reproduction(rep, opts.records_dir)
     assert row.measured == pytest.approx(values.mean())  # checked against the mean
     text = render([rep], opts.records_dir, tmp_path / "report" / "results.md").read_text()
