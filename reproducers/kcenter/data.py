@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from reproducers.common.video import kinetics, ssv2
-from reproducers.common.video.dataset import VideoClipDataset
+from reproducers.common.video.dataset import VideoClipDataset, protocol_views
 from reproducers.common.video.dataset import fingerprint as clip_fingerprint
 from reproducers.common.video.samplers import dense_clip, ssv2_uniform_segments
 from reproducers.common.video.transforms import build_clip_transform
@@ -123,11 +123,13 @@ class SegmentsOf32:
         return ssv2_uniform_segments(info["num_frames"], NUM_FRAMES, train=train, rng=rng)
 
 
-def build_video(root, split: str, config: dict, *, train: bool = False) -> VideoClipDataset:
-    """The clip dataset of ``split`` ("train", "val"/"validation" or "test")."""
+def build_video(root, split: str, config: dict, *, train: bool = False,
+                protocol=None) -> VideoClipDataset:
+    """The clip dataset of ``split`` ("train", "val"/"validation" or "test"); evaluation
+    views from ``protocol`` (released: 1 clip x 3 crops)."""
     dataset = config.get("dataset")
     root = Path(root)
-    views = (1, 1) if train else tuple(config.get("views", (1, 3)))
+    views = protocol_views(protocol, train)
     common = {"transform": KCenterTransform(dataset, config, train), "train": train,
               "views": views, "max_bad_fraction": float(config.get("max_bad_fraction", 0.0))}
     if dataset == "kinetics":

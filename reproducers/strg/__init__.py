@@ -19,6 +19,7 @@ base's; STRG states neither), the stage-3 lr 0.000125 (an inference).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -161,13 +162,14 @@ TASK = Task(train=task.train, evaluate=task.evaluate)
 
 SSV1_DATA = {"layout": "ssv1", "frames": 32, "stride": 2, "crop": 224,
              "train_short_side": (256, 320), "test_short_side": 256, "test_crop": None,
-             "test_clips": 2, "box_step": 2, "boxes_per_frame": 10, "rpn_min_size": 800}
-JD730_DATA = {**SSV1_DATA, "sampling": "jd730", "test_clips": 3, "test_short_side": 224,
+             "box_step": 2, "boxes_per_frame": 10, "rpn_min_size": 800}
+JD730_DATA = {**SSV1_DATA, "sampling": "jd730", "test_short_side": 224,
               "test_crop": 224, "train_crop": "jd730", "hflip": 0.5}
 SMOKE_DATA = {"layout": "ssv1", "frames": 8, "stride": 2, "crop": 64,
               "train_short_side": (64, 72), "test_short_side": 64, "test_crop": 64,
-              "test_clips": 2, "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,
+              "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,
               "frames_per_video": 16, "size": 64, "boxes_per_frame": 3}
+SMOKE_CLIPS = 2  # test clips of the short synthetic videos, every protocol
 # Charades smoke: two interactions per video (two target classes of 157), 8 frames 3 apart
 SMOKE_CHARADES = {**SMOKE_DATA, "layout": "charades", "stride": 3, "frames_per_video": 24}
 
@@ -187,7 +189,8 @@ def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, fu
         model=ModelSpec(full.get("kind", "strg"), build_model, full, smoke, example_input,
                         official_num_params=None),
         recipe=recipe, smoke_recipe=SMOKE_RECIPE_CHARADES if charades else SMOKE_RECIPE,
-        protocol=protocol, task=TASK,
+        protocol=protocol, smoke_protocol=replace(protocol, temporal_clips=SMOKE_CLIPS),
+        task=TASK,
         expected=[r for r in EXPECTED if r.reproduction == name], metrics=metrics,
         description=description,
         data_config={**data_config, "boxes": full.get("kind") == "strg"},
@@ -220,7 +223,7 @@ def _declare() -> list[Reproduction]:
                     # R101 at 288²: R50's short sides scaled by 288/224 (an assumption)
                     "crop": crop, "train_short_side": (256, 320) if depth == 50 else (329, 411),
                     "test_short_side": 256 if depth == 50 else 329, "test_crop": None,
-                    "test_clips": 10, "box_step": 2, "boxes_per_frame": 50,
+                    "box_step": 2, "boxes_per_frame": 50,
                     "rpn_min_size": 800}
         size = {**charades, "depth": depth, "frames": frames, "crop": crop}
         variants = [(f"i3d_{r}_charades", "i3d", {}), (f"strg_{r}_charades", "strg", {}),

@@ -90,7 +90,7 @@ def evaluate(ctx, model, dataset) -> dict:
         path = ctx.output_dir / f"{ctx.reproduction.protocol.eval_split}_results.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(jd730_results(ids, scores, index.classes)))
-    return {"metrics": metrics, "eval_size": len(scores)}
+    return {"metrics": metrics, "eval_size": len(scores), "views": dataset.clips}
 
 
 def _initialise(ctx, model) -> dict:

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from reproducers.common.video import ssv2
-from reproducers.common.video.dataset import SegmentIndices, VideoClipDataset
+from reproducers.common.video.dataset import SegmentIndices, VideoClipDataset, protocol_views
 from reproducers.common.video.decode import VideoReadError, read_frames
 from reproducers.common.video.formats import SPLIT_ALIASES, load_json
 from reproducers.common.video.something_else import (
@@ -96,8 +96,9 @@ def transform_config(config) -> dict:
     return cfg
 
 
-def build_video(root, split: str, config, train: bool) -> VideoClipDataset:
-    """SSv2 clips for training (box-filtered, as SViT) or for the 3-crop evaluation (all)."""
+def build_video(root, split: str, config, train: bool, protocol=None) -> VideoClipDataset:
+    """SSv2 clips for training (box-filtered, as SViT) or for the evaluation (all), with the
+    views of ``protocol`` (SViT: 1 clip x 3 crops)."""
     root, split = Path(root), SPLIT_ALIASES.get(split, split)
     layout = config.get("layout", "svit")
     listed = read_empty_box_ids(root, split)
@@ -119,7 +120,7 @@ def build_video(root, split: str, config, train: bool) -> VideoClipDataset:
         empty = s.video_id in listed_set if listed is not None else frames is None
         if not empty:
             filtered.append(len(samples) - 1)
-    views = (1, 1) if train else tuple(config.get("views", (1, 3)))
+    views = protocol_views(protocol, train)
     ds = VideoClipDataset(
         samples, index_fn=SegmentIndices(config["num_frames"]),
         transform=build_clip_transform(transform_config(config), train=train),
