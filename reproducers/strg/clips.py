@@ -36,7 +36,6 @@ from torch.utils.data import Dataset
 
 from reproducers.common.video.decode import read_frames, video_info
 from reproducers.common.video.formats import VideoSample
-from reproducers.common.video.samplers import strg_indices
 from reproducers.common.video.transforms import (
     crop,
     normalize,
@@ -46,6 +45,7 @@ from reproducers.common.video.transforms import (
 )
 
 from .box_store import BoxStore
+from .jd730_sampling import strg_indices
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-from reproducers.common.video.synthetic import write_svit_synthetic
 from reproducers.harness.declarations import (
     DatasetSpec,
     ModelSpec,
@@ -31,6 +30,7 @@ from .checkpoints import adapt_state_dict
 from .model import build_mvitv2s, build_svit
 from .recipe import SViTOptions
 from .selftest import BASELINE_SELFTEST, SELFTEST
+from .synthetic import write_svit_synthetic
 
 PAPER = Paper(
     key="svit",

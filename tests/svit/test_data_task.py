@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from reproducers.common.video.synthetic import write_svit_synthetic
 from reproducers.harness.declarations import RunContext
 from reproducers.harness.errors import UserError
 from reproducers.harness.weights import load_strict, load_weights, weights_only_file
 from reproducers.svit import MVITV2S, SVIT, data, task
 from reproducers.svit.checkpoints import adapt_state_dict, load_pretrained
 from reproducers.svit.model import build_mvitv2s, build_svit
+from reproducers.svit.synthetic import write_svit_synthetic
 
 CFG = {**SVIT.smoke_data}
 
