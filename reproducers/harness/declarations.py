@@ -146,13 +146,15 @@ class Protocol:
     dataset builder (``DatasetSpec.build(..., protocol=)``, which makes ``temporal_clips x
     spatial_crops`` views of each evaluated video) and to its evaluate (``RunContext.protocol``),
     and the profile stage multiplies the FLOPs of one view by the same ``views``. Frames and
-    crop size stay in the model/data config: training reads them too."""
+    crop size stay in the model/data config: training reads them too. ``--set
+    protocol.NAME=V`` changes a typed field (overrides.PROTOCOL_FIELDS)."""
 
     input: str  # e.g. "64 segments x 49 tokens x 1024 features"
     temporal_clips: int = knob(ge=1)  # clips per evaluated video
     spatial_crops: int = knob(ge=1)  # crops per clip
-    aggregation: str = knob()  # e.g. "sum of softmax over 1-s spans per video"
+    aggregation: str = knob()  # the report's text, e.g. "sum of softmax over 3 crops"
     eval_split: str = knob()
+    pool: Literal["sum", "max"] = "sum"  # how the evaluate combines a video's view scores
 
     def __post_init__(self):
         check(self, "protocol")

@@ -28,6 +28,7 @@ from .chain import resolve as resolve_init
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
+from .overrides import apply_protocol
 from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
 from .records import (
     DEFAULT_RECORDS_DIR,
@@ -73,11 +74,20 @@ def paper_of(rep: Reproduction) -> str:
 
 
 def configs(rep: Reproduction, opts: RunOptions):
-    """(recipe, model config, data config) of this run, with --set overrides applied."""
+    """(recipe, model config, data config) of this run, with --set overrides applied (the
+    ``protocol.*`` ones are checked too: see ``protocol_of``)."""
     recipe = rep.smoke_recipe if opts.smoke else rep.recipe
     model = dict(rep.model.smoke if opts.smoke else rep.model.full)
     data = dict(rep.smoke_data if opts.smoke else rep.data_config)
-    return apply_overrides(recipe, model, data, opts.overrides, rep.dataset.config_defaults)
+    out = apply_overrides(recipe, model, data, opts.overrides, rep.dataset.config_defaults)
+    protocol_of(rep, opts)
+    return out
+
+
+def protocol_of(rep: Reproduction, opts: RunOptions):
+    """The run's evaluation protocol: the (smoke) protocol with ``--set protocol.*`` applied.
+    Evaluation reads its views from it and the profile stage multiplies FLOPs by them."""
+    return apply_protocol(rep.protocol_for(opts.smoke), opts.overrides)
 
 
 def run_dir(rep: Reproduction, opts: RunOptions) -> Path:
@@ -144,7 +154,7 @@ def _context(rep: Reproduction, opts: RunOptions, root: Path) -> RunContext:
         progress=opts.progress and opts.is_main,
         log=opts.log,
         extras={"dist": opts.dist, "resume": opts.resume},
-        protocol=rep.protocol_for(opts.smoke),
+        protocol=protocol_of(rep, opts),
     )
 
 
@@ -246,13 +256,13 @@ def profile(rep: Reproduction, opts: RunOptions) -> dict:
     from .profiling import profile_model
 
     cfg = configs(rep, opts)[1]
-    protocol = rep.protocol_for(opts.smoke)  # the object evaluation reads its views from
-    config = {"model": cfg, "views": protocol.views, "device": opts.device}
+    run_protocol = protocol_of(rep, opts)  # the object evaluation reads its views from
+    config = {"model": cfg, "views": run_protocol.views, "device": opts.device}
     inputs = {"config": config, "code": _code(rep), "iters": opts.profile_iters}
     return _run_stage(
         rep, "profile", opts, inputs, config, None, None,
         lambda: profile_model(rep, cfg, opts.device, iters=opts.profile_iters, log=opts.log,
-                              protocol=protocol),
+                              protocol=run_protocol),
     )
 
 

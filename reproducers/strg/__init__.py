@@ -107,12 +107,12 @@ CHARADES = _dataset("Charades v1", CHARADES_LAYOUT, {"train": 7_985, "test": 1_8
 
 SSV1_PROTOCOL = Protocol(
     input="32 frames at 6 fps x 224² (boxes: 16 frames x 10 proposals)", temporal_clips=2,
-    spatial_crops=1, eval_split="validation",
+    spatial_crops=1, eval_split="validation", pool="max",
     aggregation="max over 2 clips of the full frame at short side 256, fully convolutional "
                 "in space (paper p11); FLOPs counted at 224²")
 JD730_PROTOCOL = Protocol(
     input="32 consecutive frames x 224² (boxes: 16 frames x 10 proposals)", temporal_clips=3,
-    spatial_crops=1, eval_split="validation",
+    spatial_crops=1, eval_split="validation", pool="max",
     aggregation="jd730 validation.py scores each of 3 evenly spaced clips (clip-level "
                 "accuracy, centre crop 224); evaluated here video-level (max over the clips) "
                 "until clip-level scoring is added")
@@ -122,6 +122,7 @@ def _charades_protocol(frames: int, crop: int) -> Protocol:
     return Protocol(
         input=f"{frames} frames, stride 4 at 24 fps x {crop}² (boxes: {frames // 2} frames x "
               f"50 proposals)", temporal_clips=10, spatial_crops=1, eval_split="test",
+        pool="max",
         aggregation="max of sigmoid scores over 10 clips, full frame at short side 256 "
                     f"(paper p11); mAP over 157 classes; FLOPs counted at {crop}²")
 

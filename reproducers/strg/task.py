@@ -10,7 +10,7 @@ Loss: softmax cross-entropy (Something-Something), binary sigmoid cross-entropy 
 multi-hot targets (Charades). Optimiser: SGD with momentum and weight decay on the trainable
 tensors; lr divided by 10 after ``lr_drop`` (0.9) of the steps when ``iterations`` is given.
 Evaluation: every clip scored (softmax, or sigmoid for Charades), max over the clips of a
-video, then top-1/top-5 or mAP; the video scores are also written in jd730's inference json
+video (the protocol's ``pool``; its ``temporal_clips`` clips per video), then top-1/top-5 or mAP; the video scores are also written in jd730's inference json
 (``<output_dir>/<split>_results.json``).
 """
 
@@ -71,7 +71,8 @@ def evaluate(ctx, model, dataset) -> dict:
         extras = {"index": batch["index"], "label": batch["label"]}
         if multilabel:
             extras["targets"] = batch["targets"]
-        return max_over_clips(probs).cpu(), extras
+        pooled = max_over_clips(probs) if ctx.protocol.pool == "max" else probs.sum(1)
+        return pooled.cpu(), extras
 
     res = distributed_evaluate(forward, dataset, dist=ctx.extras.get("dist"),
                                batch_size=opts.get("eval_batch_size", 1),

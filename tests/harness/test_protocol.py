@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
-from reproducers.harness import stages
+from reproducers.harness import predictions, stages
 from reproducers.harness.declarations import Protocol
+from reproducers.harness.errors import UserError
 from reproducers.harness.registry import discover
 from reproducers.harness.stages import RunOptions
 
@@ -99,3 +101,35 @@ def test_bad_protocols_are_refused():
     rep = discover()["svit_ssv2"]
     with pytest.raises(ValueError, match="smoke_protocol.eval_split"):
         replace(rep, smoke_protocol=replace(rep.protocol, eval_split="train"))
+
+
+def test_set_protocol_drives_evaluation_profile_and_pooling(tmp_path):
+    """``--set protocol.*`` changes the run's protocol: 2 clips x 1 crop evaluated and counted,
+    and ``pool`` decides how a video's view scores combine (softmax rows: a sum over 2 views
+    sums to 2, a max to less)."""
+    rep = discover()["svit_ssv2"]
+    small, _ = CASES["svit_ssv2"]
+    rows = {}
+    for pool in ("sum", "max"):
+        opts = _opts(tmp_path / pool, {**small, "protocol.temporal_clips": 2,
+                                       "protocol.spatial_crops": 1, "protocol.pool": pool})
+        opts.checkpoint = _random_checkpoint(rep, opts, tmp_path / "init.pt")
+        ev = stages.evaluate(rep, opts)
+        assert ev["result"]["views"] == 2 and ev["config"]["protocol"]["pool"] == pool
+        assert stages.profile(rep, opts)["result"]["views"] == 2
+        pred = predictions.load(predictions.predictions_path(opts.records_dir, rep.name, True))
+        rows[pool] = pred.arrays["scores"].sum(1)
+    np.testing.assert_allclose(rows["sum"], 2.0, rtol=1e-5)
+    assert (rows["max"] < 2.0 - 1e-4).all() and (rows["max"] >= 1.0 - 1e-5).all()
+
+
+@pytest.mark.parametrize("pair,message", [
+    ({"protocol.temporal_clips": 0}, "--set protocol.temporal_clips=0: expected an integer >= 1"),
+    ({"protocol.pool": "mean"}, "--set protocol.pool=mean: expected one of sum, max"),
+    ({"protocol.frames": 8}, "--set protocol.frames: the protocol config has no 'frames'; "
+                             "valid keys: .*protocol.temporal_clips, protocol.spatial_crops"),
+])
+def test_bad_protocol_overrides_are_one_line_errors(pair, message):
+    opts = RunOptions(smoke=True, overrides=pair)
+    with pytest.raises(UserError, match=message):
+        stages.configs(discover()["svit_ssv2"], opts)
