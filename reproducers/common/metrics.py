@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-Aggregation = Literal["sum_softmax", "sum", "mean"]
+Aggregation = Literal["sum_softmax", "sum", "max", "mean"]
 
 
 def _np(x) -> np.ndarray:
@@ -67,7 +67,8 @@ def aggregate_by_video(scores, video_index, how: Aggregation, sample_index=None)
     identical to src/run.py of chaoyuaw/lvu). ``how="mean"``: average the per-span
     predictions (regression; a (N, 1) input is treated as (N,)). ``how="sum"``: sum the rows
     as they are (scores that already are probabilities: PySlowFast ``TestMeter`` with
-    ``DATA.ENSEMBLE_METHOD "sum"``).
+    ``DATA.ENSEMBLE_METHOD "sum"``). ``how="max"``: the element-wise maximum over the rows
+    (``DATA.ENSEMBLE_METHOD "max"``; max over clips in the Non-local / STRG protocol).
 
     ``sample_index`` (optional, (N,)): dataset index of each row; rows repeating an index
     already seen are dropped, which removes a ``DistributedSampler``'s padding.
@@ -100,6 +101,9 @@ def aggregate_by_video(scores, video_index, how: Aggregation, sample_index=None)
     elif how == "sum":
         per = np.zeros((n_videos,) + s.shape[1:])
         np.add.at(per, inverse, s)
+    elif how == "max":
+        per = np.full((n_videos,) + s.shape[1:], -np.inf)
+        np.maximum.at(per, inverse, s)
     elif how == "mean":
         shape = (n_videos,) + s.shape[1:]
         per = np.zeros(shape)
@@ -107,8 +111,8 @@ def aggregate_by_video(scores, video_index, how: Aggregation, sample_index=None)
         counts = np.bincount(inverse, minlength=n_videos).astype(np.float64)
         per /= counts.reshape((-1,) + (1,) * (per.ndim - 1))
     else:
-        raise ValueError(f"aggregate_by_video: unknown how={how!r} (sum_softmax, sum or "
-                         f"mean)")
+        raise ValueError(f"aggregate_by_video: unknown how={how!r} (sum_softmax, sum, max "
+                         f"or mean)")
     if hasattr(scores, "detach"):
         import torch
 

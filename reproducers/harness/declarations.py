@@ -37,8 +37,10 @@ class Paper:
 class DatasetSpec:
     """What data a reproduction reads and how the user points at it.
 
-    ``build(root, split, config)`` returns a torch Dataset reading the real on-disk format
-    under ``root``; it raises ``harness.errors.UserError`` naming the missing/malformed file.
+    ``build(root, split, config, train, protocol)`` returns a torch Dataset reading the real
+    on-disk format under ``root``; it raises ``harness.errors.UserError`` naming the
+    missing/malformed file. An evaluation dataset (``train`` False) takes its views (test
+    clips, crops) from ``protocol``, the run's ``Protocol``, never from ``config``.
     ``synthesize(root, config, seed)`` writes a small synthetic dataset in the same format
     (its task needs temporal order) for smoke runs.
     ``fingerprint(dataset)`` returns {"found": int, "expected": int|None, "missing": [...],
@@ -143,13 +145,22 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Protocol:
-    """Evaluation protocol; the same views feed the accuracy run and the FLOPs count."""
+    """Evaluation protocol, the one source of its facts: the stages hand it to the paper's
+    dataset builder (``DatasetSpec.build(..., protocol=)``, which makes ``temporal_clips x
+    spatial_crops`` views of each evaluated video) and to its evaluate (``RunContext.protocol``),
+    and the profile stage multiplies the FLOPs of one view by the same ``views``. Frames and
+    crop size stay in the model/data config: training reads them too. ``--set
+    protocol.NAME=V`` changes a typed field (overrides.PROTOCOL_FIELDS)."""
 
     input: str  # e.g. "64 segments x 49 tokens x 1024 features"
-    temporal_clips: int
-    spatial_crops: int
-    aggregation: str  # e.g. "sum of softmax over 1-s spans per video"
-    eval_split: str
+    temporal_clips: int = knob(ge=1)  # clips per evaluated video
+    spatial_crops: int = knob(ge=1)  # crops per clip
+    aggregation: str = knob()  # the report's text, e.g. "sum of softmax over 3 crops"
+    eval_split: str = knob()
+    pool: Literal["sum", "max"] = "sum"  # how the evaluate combines a video's view scores
+
+    def __post_init__(self):
+        check(self, "protocol")
 
     @property
     def views(self) -> int:
@@ -251,6 +262,21 @@ class Reproduction:
     # initial weights of the train stage: weights.InitFile / weights.InitFrom (another
     # reproduction's checkpoint) or None; resolved per run by harness/chain.py
     init: Any = None
+    # the protocol of smoke runs when it differs from ``protocol`` (e.g. fewer test clips of
+    # the short synthetic videos); None: ``protocol``. Same eval split.
+    smoke_protocol: Protocol | None = None
+
+    def __post_init__(self):
+        if self.smoke_protocol is not None and \
+                self.smoke_protocol.eval_split != self.protocol.eval_split:
+            raise ValueError(f"{self.name}: smoke_protocol.eval_split "
+                             f"{self.smoke_protocol.eval_split!r} differs from the protocol's "
+                             f"{self.protocol.eval_split!r}")
+
+    def protocol_for(self, smoke: bool) -> Protocol:
+        """The protocol a (smoke) run evaluates with and counts FLOPs x views of."""
+        return self.smoke_protocol if smoke and self.smoke_protocol is not None \
+            else self.protocol
 
 
 @dataclass
@@ -270,3 +296,10 @@ class RunContext:
     progress: bool = True
     log: Callable[[str], None] = print
     extras: dict = field(default_factory=dict)
+    # the run's evaluation protocol (None: ``reproduction.protocol_for(smoke)``); the paper's
+    # evaluate reads views/clips from it, never from the data config
+    protocol: Protocol | None = None
+
+    def __post_init__(self):
+        if self.protocol is None:
+            self.protocol = self.reproduction.protocol_for(self.smoke)

@@ -2,7 +2,9 @@
 
 ``NAME=V`` changes a recipe field (optimizer, lr, epochs, batch_size, ...) or one of the
 paper's typed recipe options (``options.NAME=V`` says the same explicitly);
-``model.NAME=V`` and ``data.NAME=V`` change the model / data config. Values are parsed as
+``model.NAME=V`` and ``data.NAME=V`` change the model / data config; ``protocol.NAME=V``
+the run's evaluation protocol (``PROTOCOL_FIELDS``: test clips, crops, pooling). Values are
+parsed as
 JSON when they can be (numbers, true/false, null, lists), else kept as strings, then
 checked against the field's declared type and range. An unknown key or a bad value is a
 one-line ``UserError`` (naming the valid keys) raised before any stage runs.
@@ -14,11 +16,12 @@ import dataclasses
 import json
 from collections.abc import Mapping
 
-from .declarations import Recipe
+from .declarations import Protocol, Recipe
 from .errors import UserError
 from .knobs import BadValue, coerce, expected, like
 
 RECIPE_FIELDS = {f.name for f in dataclasses.fields(Recipe)} - {"options"}
+PROTOCOL_FIELDS = ("temporal_clips", "spatial_crops", "pool")  # the typed protocol knobs
 
 
 def parse(pairs: list[str] | None) -> dict[str, object]:
@@ -39,7 +42,8 @@ def valid_keys(recipe: Recipe, model: Mapping, data: Mapping,
     """Every key ``--set`` accepts for this configuration."""
     return [*sorted(RECIPE_FIELDS), *sorted(recipe.options_dict()),
             *(f"model.{k}" for k in sorted(model)),
-            *(f"data.{k}" for k in sorted({**(data_defaults or {}), **data}))]
+            *(f"data.{k}" for k in sorted({**(data_defaults or {}), **data})),
+            *(f"protocol.{k}" for k in PROTOCOL_FIELDS)]
 
 
 def _bad(key, value, what: str) -> UserError:
@@ -61,6 +65,8 @@ def apply(recipe: Recipe, model: dict, data: dict, overrides: dict,
     for key, value in overrides.items():
         scope, _, name = key.partition(".")
         option = name if scope == "options" and name else key
+        if scope == "protocol" and name in PROTOCOL_FIELDS:
+            continue  # apply_protocol's
         try:
             if name and scope == "model" and name in model:
                 model[name] = like(model[name], value)
@@ -80,7 +86,7 @@ def apply(recipe: Recipe, model: dict, data: dict, overrides: dict,
             else:
                 keys = ", ".join(valid_keys(recipe, model, data, data_defaults))
                 where = (f"the {scope} config has no {name!r}" if name and scope in
-                         ("model", "data") else "unknown key")
+                         ("model", "data", "protocol") else "unknown key")
                 raise UserError(f"--set {key}: {where}; valid keys: {keys}")
             allowed = {"optimizer": getattr(opts, "OPTIMIZERS", None),
                        "schedule": getattr(opts, "SCHEDULES", None)}.get(key)
@@ -91,5 +97,25 @@ def apply(recipe: Recipe, model: dict, data: dict, overrides: dict,
     options = (dataclasses.replace(opts, **option_values) if typed else option_values)
     try:
         return dataclasses.replace(recipe, options=options, **fields), model, data
+    except UserError as exc:
+        raise UserError(f"--set: {exc}") from None
+
+
+def apply_protocol(protocol: Protocol, overrides: dict) -> Protocol:
+    """``protocol`` with the ``protocol.NAME`` overrides applied and checked (``apply``
+    leaves them to this; it refuses other ``protocol.*`` keys)."""
+    changes = {}
+    for key, value in overrides.items():
+        scope, _, name = key.partition(".")
+        if scope != "protocol" or name not in PROTOCOL_FIELDS:
+            continue
+        try:
+            changes[name] = coerce(Protocol, name, value)
+        except BadValue:
+            raise _bad(key, value, expected(Protocol, name)) from None
+    if not changes:
+        return protocol
+    try:
+        return dataclasses.replace(protocol, **changes)
     except UserError as exc:
         raise UserError(f"--set: {exc}") from None

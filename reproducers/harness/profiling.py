@@ -3,11 +3,14 @@ forward throughput, at the declared input size of one view."""
 
 from __future__ import annotations
 
-from .declarations import Reproduction
+from .declarations import Protocol, Reproduction
 
 
 def profile_model(rep: Reproduction, cfg: dict, device: str, iters: int | None = None,
-                  log=print) -> dict:
+                  log=print, protocol: Protocol | None = None) -> dict:
+    """``protocol``: the run's (``rep.protocol_for(smoke)``), whose views the evaluation
+    scores; default the declared one."""
+    protocol = protocol if protocol is not None else rep.protocol
     import torch
 
     from .flops import count_flops, count_params
@@ -18,9 +21,9 @@ def profile_model(rep: Reproduction, cfg: dict, device: str, iters: int | None =
     inputs = rep.model.example_input(cfg, 1)
     params = count_params(model)
     log(f"[{rep.name}] params {params['total']:,}; counting FLOPs at one view "
-        f"({rep.protocol.input}) ...")
+        f"({protocol.input}) ...")
     flops = count_flops(model, inputs)
-    views = rep.protocol.views
+    views = protocol.views
     on_cuda = device.startswith("cuda")
     n = iters if iters is not None else (20 if on_cuda else 3)
     log(f"[{rep.name}] measuring forward throughput on {device} ({n} iterations) ...")
@@ -37,6 +40,6 @@ def profile_model(rep: Reproduction, cfg: dict, device: str, iters: int | None =
         "gmacs_x_views": flops.gmacs * views,
         "flops": flops.to_dict(),
         "throughput": thr,
-        "input": rep.protocol.input,
+        "input": protocol.input,
     }
     return out

@@ -30,6 +30,7 @@ from .chain import resolve as resolve_init
 from .declarations import Reproduction, RunContext
 from .errors import UserError
 from .overrides import apply as apply_overrides
+from .overrides import apply_protocol
 from .portable import PORTABLE_SCHEMA, Roots
 from .provenance import REPO_ROOT, code_hash, config_hash, file_hash, provenance
 from .records import (
@@ -76,11 +77,20 @@ def paper_of(rep: Reproduction) -> str:
 
 
 def configs(rep: Reproduction, opts: RunOptions):
-    """(recipe, model config, data config) of this run, with --set overrides applied."""
+    """(recipe, model config, data config) of this run, with --set overrides applied (the
+    ``protocol.*`` ones are checked too: see ``protocol_of``)."""
     recipe = rep.smoke_recipe if opts.smoke else rep.recipe
     model = dict(rep.model.smoke if opts.smoke else rep.model.full)
     data = dict(rep.smoke_data if opts.smoke else rep.data_config)
-    return apply_overrides(recipe, model, data, opts.overrides, rep.dataset.config_defaults)
+    out = apply_overrides(recipe, model, data, opts.overrides, rep.dataset.config_defaults)
+    protocol_of(rep, opts)
+    return out
+
+
+def protocol_of(rep: Reproduction, opts: RunOptions):
+    """The run's evaluation protocol: the (smoke) protocol with ``--set protocol.*`` applied.
+    Evaluation reads its views from it and the profile stage multiplies FLOPs by them."""
+    return apply_protocol(rep.protocol_for(opts.smoke), opts.overrides)
 
 
 def run_dir(rep: Reproduction, opts: RunOptions) -> Path:
@@ -147,6 +157,7 @@ def _context(rep: Reproduction, opts: RunOptions, root: Path) -> RunContext:
         progress=opts.progress and opts.is_main,
         log=opts.log,
         extras={"dist": opts.dist, "resume": opts.resume},
+        protocol=protocol_of(rep, opts),
     )
 
 
@@ -258,18 +269,21 @@ def profile(rep: Reproduction, opts: RunOptions) -> dict:
     from .profiling import profile_model
 
     cfg = configs(rep, opts)[1]
-    config = {"model": cfg, "views": rep.protocol.views, "device": opts.device}
+    run_protocol = protocol_of(rep, opts)  # the object evaluation reads its views from
+    config = {"model": cfg, "views": run_protocol.views, "device": opts.device}
     inputs = {"config": config, "code": _code(rep), "iters": opts.profile_iters}
     return _run_stage(
         rep, "profile", opts, inputs, config, None, None,
-        lambda: profile_model(rep, cfg, opts.device, iters=opts.profile_iters, log=opts.log),
+        lambda: profile_model(rep, cfg, opts.device, iters=opts.profile_iters, log=opts.log,
+                              protocol=run_protocol),
     )
 
 
 def _datasets(rep: Reproduction, ctx: RunContext, splits: dict[str, bool]) -> tuple[dict, dict]:
     built, prints = {}, {}
     for split, train in splits.items():
-        ds = rep.dataset.build(ctx.data_root, split, ctx.data_config, train=train)
+        ds = rep.dataset.build(ctx.data_root, split, ctx.data_config, train=train,
+                               protocol=ctx.protocol)
         built[split] = ds
         prints[split] = rep.dataset.fingerprint(ds)
     return built, prints
@@ -291,7 +305,8 @@ def train(rep: Reproduction, opts: RunOptions) -> dict:
     ctx.extras["datasets"] = ds
     roots = Roots.of(opts, root)
     config = {"model": dict(ctx.model_config), "recipe": _recipe_dict(ctx.recipe),
-              "data": dict(ctx.data_config), "data_root": roots.portable(root)}
+              "data": dict(ctx.data_config), "protocol": _protocol_dict(ctx.protocol),
+              "data_root": roots.portable(root)}
     if init is not None:
         config["init"] = roots.portable_tree(init.source)
     inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
@@ -387,7 +402,7 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
     ds, prints = _datasets(rep, ctx, {rep.protocol.eval_split: False})
     ctx.checkpoint = ckpt
     config = {"model": dict(ctx.model_config), "data": dict(ctx.data_config),
-              "protocol": _protocol_dict(rep), "checkpoint": roots.portable(ckpt),
+              "protocol": _protocol_dict(ctx.protocol), "checkpoint": roots.portable(ckpt),
               "data_root": roots.portable(root)}
     inputs = {"config": config, "code": _code(rep), "data": prints,
               "checkpoint_sha": file_hash(ckpt)}
@@ -396,7 +411,8 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
         model = rep.model.factory(**ctx.model_config)
         weights = load_for_evaluation(model, ckpt, run_dir(rep, opts) / "weights",
                                       rep.model.adapt_state_dict, opts.log)
-        out = rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split])
+        out = _views_follow_protocol(rep.task.evaluate(ctx, model, ds[rep.protocol.eval_split]),
+                                     ctx.protocol)
         out = predictions.store_in_result(  # per-sample outputs beside the record
             out, predictions.predictions_path(opts.records_dir, rep.name, opts.smoke),
             opts.is_main)
@@ -422,10 +438,20 @@ def _recipe_dict(recipe) -> dict:
     return _stringify(asdict(recipe))
 
 
-def _protocol_dict(rep: Reproduction) -> dict:
+def _protocol_dict(protocol) -> dict:
     from dataclasses import asdict
 
-    return {**asdict(rep.protocol), "views": rep.protocol.views}
+    return {**asdict(protocol), "views": protocol.views}
+
+
+def _views_follow_protocol(result: dict, protocol) -> dict:
+    """An evaluation that reports how many views it scored per sample (``views``) must have
+    scored the protocol's: the profile stage's FLOPs x views counts the same number."""
+    if "views" in result and result["views"] != protocol.views:
+        raise RuntimeError(f"the evaluation scored {result['views']} views per sample but the "
+                           f"protocol declares {protocol.temporal_clips} clip(s) x "
+                           f"{protocol.spatial_crops} crop(s) = {protocol.views}")
+    return result
 
 
 def _stringify(obj):

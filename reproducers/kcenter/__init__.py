@@ -64,7 +64,7 @@ SMOKE_WIDTH = {"num_frames": 32, "crop_size": 64, "total_tokens": 128, "embed_di
 # No RandAugment in smoke runs: its colour operations would change the flash that is the class.
 SMOKE_DATA = {"n_per_class": 24, "n_val_per_class": 12, "classes": 4, "frames": 48,
               "size": 64, "event_frames": 3, "crop_size": 64, "jitter_scales": (64, 80),
-              "views": (1, 3), "rand_augment": None}
+              "rand_augment": None}
 
 
 def _example_input(cfg, batch: int):
@@ -142,7 +142,7 @@ def _reproduction(kind: str, dataset: str, frames: bool) -> Reproduction:
                      + ("same-budget frame baseline (8 whole frames)" if frames
                         else "released K-center config")),
         smoke_data={**SMOKE_DATA, "dataset": loader},
-        data_config={"dataset": loader, "views": (1, 3), "crop_size": 224})
+        data_config={"dataset": loader, "crop_size": 224})
 
 
 # the paper's claim, K-center beats frames at the same budget: one [[claim]] per pair

@@ -31,13 +31,17 @@ import numpy as np
 import torch
 
 from reproducers.common.video import kinetics, ssv2
-from reproducers.common.video.dataset import VideoClipDataset
+from reproducers.common.video.dataset import VideoClipDataset, protocol_views
 from reproducers.common.video.dataset import fingerprint as clip_fingerprint
+from reproducers.common.video.formats import FrameNaming
 from reproducers.common.video.samplers import dense_clip, ssv2_uniform_segments
 from reproducers.common.video.transforms import build_clip_transform
 from reproducers.harness.errors import UserError
 
 NUM_FRAMES = 32
+# SSv2 frame folders <dir>/<id>/<id>_%06d.jpeg, 0-based (kami93/kcenter_video
+# datasets/ssv2/ssv2.py)
+SSV2_FRAMES = FrameNaming("{vid}_{:06d}.jpeg", 0)
 KINETICS_STRIDE, KINETICS_FPS = 8, 30.0
 TEST_STARTS = ("zero", "centre")
 SHIP = ("uint8", "float32")
@@ -123,11 +127,13 @@ class SegmentsOf32:
         return ssv2_uniform_segments(info["num_frames"], NUM_FRAMES, train=train, rng=rng)
 
 
-def build_video(root, split: str, config: dict, *, train: bool = False) -> VideoClipDataset:
-    """The clip dataset of ``split`` ("train", "val"/"validation" or "test")."""
+def build_video(root, split: str, config: dict, *, train: bool = False,
+                protocol=None) -> VideoClipDataset:
+    """The clip dataset of ``split`` ("train", "val"/"validation" or "test"); evaluation
+    views from ``protocol`` (released: 1 clip x 3 crops)."""
     dataset = config.get("dataset")
     root = Path(root)
-    views = (1, 1) if train else tuple(config.get("views", (1, 3)))
+    views = protocol_views(protocol, train)
     common = {"transform": KCenterTransform(dataset, config, train), "train": train,
               "views": views, "max_bad_fraction": float(config.get("max_bad_fraction", 0.0))}
     if dataset == "kinetics":
@@ -138,7 +144,7 @@ def build_video(root, split: str, config: dict, *, train: bool = False) -> Video
             **common)
     if dataset == "ssv2":
         json_split = "train" if split == "train" else "validation"  # test reads validation
-        index = ssv2.build_split(root, json_split, layout="kcenter")
+        index = ssv2.build_split(root, json_split, naming=SSV2_FRAMES)
         return VideoClipDataset.from_split(index, index_fn=SegmentsOf32(), **common)
     raise UserError(f"unknown K-center dataset {dataset!r}: use kinetics or ssv2")
 

@@ -70,15 +70,15 @@ def evaluate(ctx, model, dataset) -> dict:
                                batch_size=opts.eval_batch_size or 4,
                                num_workers=opts.num_workers, collate_fn=collate_drop_bad)
     model.train(was_training)
-    scores = aggregate_by_video(res["outputs"], res["video"], how="sum")
+    scores = aggregate_by_video(res["outputs"], res["video"], how=ctx.protocol.pool)
     target = aggregate_by_video(res["y"].float(), res["video"], how="mean").round().long()
     acc = topk_accuracy(scores, target, ks=(1, min(5, scores.shape[1])))
     ids = [dataset.ids[v] for v in torch.unique(res["video"]).tolist()]  # rows of scores
     return {"metrics": {"acc@1": acc[0], "acc@5": acc[1]}, "eval_size": len(target),
             "predictions": predictions.classification(ids, scores, target),
             "num_samples": len(res["outputs"]), "views": num_views,
-            "aggregation": "sum of " + ("softmax" if ctx.model_config.get("kind") ==
-                                        "motionformer" else "logits")}
+            "aggregation": f"{ctx.protocol.pool} of " + (
+                "softmax" if ctx.model_config.get("kind") == "motionformer" else "logits")}
 
 
 def _optimizer(ctx, model, world: int):

@@ -115,12 +115,12 @@ CHARADES = _dataset("Charades v1", CHARADES_LAYOUT, {"train": 7_985, "test": 1_8
 
 SSV1_PROTOCOL = Protocol(
     input="32 frames at 6 fps x 224² (boxes: 16 frames x 10 proposals)", temporal_clips=2,
-    spatial_crops=1, eval_split="validation",
+    spatial_crops=1, eval_split="validation", pool="max",
     aggregation="max over 2 clips of the full frame at short side 256, fully convolutional "
                 "in space (paper p11); FLOPs counted at 224²")
 JD730_PROTOCOL = Protocol(
     input="32 consecutive frames x 224² (boxes: 16 frames x 10 proposals)", temporal_clips=3,
-    spatial_crops=1, eval_split="validation",
+    spatial_crops=1, eval_split="validation", pool="max",
     aggregation="jd730 validation.py: each of up to 3 evenly spaced clips scored on its own "
                 "(centre crop 224), clip-level accuracy (recipe option eval_mode=jd730_clip, "
                 "evaluation.py); eval_mode=paper gives the max over the clips per video")
@@ -130,6 +130,7 @@ def _charades_protocol(frames: int, crop: int) -> Protocol:
     return Protocol(
         input=f"{frames} frames, stride 4 at 24 fps x {crop}² (boxes: {frames // 2} frames x "
               f"50 proposals)", temporal_clips=10, spatial_crops=1, eval_split="test",
+        pool="max",
         aggregation="max of sigmoid scores over 10 clips, full frame at short side 256 "
                     f"(paper p11); mAP over 157 classes; FLOPs counted at {crop}²")
 
@@ -184,13 +185,14 @@ TASK = Task(train=task.train, evaluate=task.evaluate)
 
 SSV1_DATA = {"layout": "ssv1", "frames": 32, "stride": 2, "crop": 224,
              "train_short_side": (256, 320), "test_short_side": 256, "test_crop": None,
-             "test_clips": 2, "box_step": 2, "boxes_per_frame": 10, "rpn_min_size": 800}
-JD730_DATA = {**SSV1_DATA, "sampling": "jd730", "test_clips": 3, "test_short_side": 224,
+             "box_step": 2, "boxes_per_frame": 10, "rpn_min_size": 800}
+JD730_DATA = {**SSV1_DATA, "sampling": "jd730", "test_short_side": 224,
               "test_crop": 224, "train_crop": "jd730", "hflip": 0.5}
 SMOKE_DATA = {"layout": "ssv1", "frames": 8, "stride": 2, "crop": 64,
               "train_short_side": (64, 72), "test_short_side": 64, "test_crop": 64,
-              "test_clips": 2, "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,
+              "box_step": 2, "n_per_class": 8, "n_val_per_class": 6,
               "frames_per_video": 16, "size": 64, "boxes_per_frame": 3}
+SMOKE_CLIPS = 2  # test clips of the short synthetic videos, every protocol
 # Charades smoke: two interactions per video (two target classes of 157), 8 frames 3 apart
 SMOKE_CHARADES = {**SMOKE_DATA, "layout": "charades", "stride": 3, "frames_per_video": 24,
                   "n_val_per_class": 16}
@@ -214,7 +216,8 @@ def _rep(name: str, dataset: DatasetSpec, protocol: Protocol, recipe: Recipe, fu
                         official_num_params=None),
         recipe=recipe,
         smoke_recipe=(SMOKE_RECIPES_CHARADES if charades else SMOKE_RECIPES)[stage],
-        protocol=protocol, task=TASK,
+        protocol=protocol, smoke_protocol=replace(protocol, temporal_clips=SMOKE_CLIPS),
+        task=TASK,
         expected=[r for r in EXPECTED if r.reproduction == name], metrics=metrics,
         description=description,
         data_config={**data_config, "boxes": full.get("kind") == "strg"},
@@ -274,7 +277,7 @@ def _declare() -> list[Reproduction]:
                     # R101 at 288²: R50's short sides scaled by 288/224 (an assumption)
                     "crop": crop, "train_short_side": (256, 320) if depth == 50 else (329, 411),
                     "test_short_side": 256 if depth == 50 else 329, "test_crop": None,
-                    "test_clips": 10, "box_step": 2, "boxes_per_frame": 50,
+                    "box_step": 2, "boxes_per_frame": 50,
                     "rpn_min_size": 800}
         size = {**charades, "depth": depth, "frames": frames, "crop": crop}
         args = (CHARADES, protocol)

@@ -36,7 +36,6 @@ from torch.utils.data import Dataset
 
 from reproducers.common.video.decode import read_frames, video_info
 from reproducers.common.video.formats import VideoSample
-from reproducers.common.video.samplers import strg_indices
 from reproducers.common.video.transforms import (
     crop,
     normalize,
@@ -46,23 +45,24 @@ from reproducers.common.video.transforms import (
 )
 
 from .box_store import BoxStore
+from .jd730_sampling import strg_indices
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def temporal_indices(num_frames: int, cfg: Mapping[str, Any], train: bool,
-                     rng: random.Random) -> np.ndarray:
-    """(clips, frames) 0-based frame positions."""
+                     rng: random.Random, clips: int = 1) -> np.ndarray:
+    """(clips, frames) 0-based frame positions; ``clips`` test clips (the protocol's
+    ``temporal_clips``) when not ``train``, one random clip in training."""
     frames = cfg["frames"]
     if cfg.get("sampling", "paper") == "jd730":
         return strg_indices(num_frames, frames, mode="train" if train else "val",
-                            rng=rng.randrange(2 ** 63), n_val_samples=cfg.get("test_clips", 3))
+                            rng=rng.randrange(2 ** 63), n_val_samples=clips)
     stride = cfg.get("stride", 2)
     delta = max(0, num_frames - frames * stride)
     if train:
         starts = [rng.randint(0, delta)]
     else:
-        clips = cfg.get("test_clips", 2)
         starts = [delta // 2] if clips == 1 else \
             [round(i * delta / (clips - 1)) for i in range(clips)]
     offsets = np.arange(frames) * stride
@@ -84,12 +84,13 @@ def transform_boxes(boxes: torch.Tensor, scale: tuple[float, float], offset: tup
 class STRGClips(Dataset):
     """``samples`` of a split; ``store`` None for the I3D baselines (no boxes). Items:
     {"video": (clips, 3, T, H, W), "boxes": (clips, T / box_step, K, 4) or absent,
-    "label": int, "targets": multi-hot (Charades) or absent, "index": int}."""
+    "label": int, "targets": multi-hot (Charades) or absent, "index": int}; ``clips`` test
+    clips per video (the protocol's), 1 in training."""
 
     def __init__(self, samples: Sequence[VideoSample], cfg: Mapping[str, Any], train: bool,
-                 store: BoxStore | None = None, seed: int = 0):
+                 store: BoxStore | None = None, seed: int = 0, clips: int = 1):
         self.samples, self.cfg, self.train, self.store = list(samples), dict(cfg), train, store
-        self.seed = seed
+        self.seed, self.clips = seed, 1 if train else clips
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -116,7 +117,7 @@ class STRGClips(Dataset):
     def __getitem__(self, i: int) -> dict:
         s = self.samples[i]
         rng = random if self.train else random.Random(self.seed * 1_000_003 + i)
-        idx = temporal_indices(self._num_frames(s), self.cfg, self.train, rng)
+        idx = temporal_indices(self._num_frames(s), self.cfg, self.train, rng, self.clips)
         frames = read_frames(s.path, idx.reshape(-1), **s.read_kwargs)
         h, w = frames.shape[1:3]
         flip = False

@@ -23,7 +23,18 @@ def box_store_path(root: Path, split: str) -> Path:
     return Path(root) / "proposals" / f"{split}.pt"
 
 
-def build(root, split: str, config: dict, train: bool = False) -> STRGClips:
+def build(root, split: str, config: dict, train: bool = False, protocol=None) -> STRGClips:
+    """``split`` of the declared layout; an evaluation set scores ``protocol.temporal_clips``
+    clips of the full frame per video (one spatial view: the network is fully convolutional)."""
+    clips = 1
+    if not train:
+        if protocol is None:
+            raise ValueError("an STRG evaluation set takes its test clips from the run's "
+                             "protocol: pass protocol= (the reproduction's Protocol)")
+        if protocol.spatial_crops != 1:
+            raise UserError(f"protocol spatial_crops={protocol.spatial_crops}: STRG scores one "
+                            f"spatial view per clip (use test_crop for a centre crop)")
+        clips = protocol.temporal_clips
     layout = config.get("layout", "ssv1")
     if layout == "ssv1":
         index = ssv1.build_split(Path(root), split)
@@ -35,7 +46,7 @@ def build(root, split: str, config: dict, train: bool = False) -> STRGClips:
         raise UserError(f"{root}: no {split} videos found ({len(index.missing_ids)} listed "
                         f"but missing, e.g. {index.missing_paths[:1]})")
     store = BoxStore.load(box_store_path(root, split)) if config.get("boxes", True) else None
-    dataset = STRGClips(index.samples, config, train=train, store=store)
+    dataset = STRGClips(index.samples, config, train=train, store=store, clips=clips)
     dataset.index = index
     return dataset
 

@@ -13,7 +13,8 @@ multi-hot targets (Charades). Optimiser: SGD with momentum and weight decay on t
 tensors; schedule "step": lr divided by 10 after ``lr_drop`` (0.9) of the steps (``iterations``
 when given, else the epochs' steps); "constant": no decay.
 Evaluation: every clip scored (softmax, or sigmoid for Charades), max over the clips of a
-video, then top-1/top-5 or mAP; the video scores are also written in jd730's inference json
+video (the protocol's ``pool`` over its ``temporal_clips`` clips per video), then top-1/top-5 or
+mAP; the video scores are also written in jd730's inference json
 (``<output_dir>/<split>_results.json``). ``eval_mode=jd730_clip``: jd730's clip-level
 validation instead (``evaluation.py``).
 """
@@ -91,7 +92,8 @@ def evaluate(ctx, model, dataset) -> dict:
         extras = {"index": batch["index"], "label": batch["label"]}
         if multilabel:
             extras["targets"] = batch["targets"]
-        return max_over_clips(probs).cpu(), extras
+        pooled = max_over_clips(probs) if ctx.protocol.pool == "max" else probs.sum(1)
+        return pooled.cpu(), extras
 
     res = distributed_evaluate(forward, dataset, dist=ctx.extras.get("dist"),
                                batch_size=opts.eval_batch_size or 1,
@@ -113,7 +115,7 @@ def evaluate(ctx, model, dataset) -> dict:
         write_text_atomic(path, json.dumps(jd730_results(ids, scores, index.classes)))
     # per-sample scores beside the record: claims compare two runs video by video
     targets = res["targets"] if multilabel else res["label"]
-    return {"metrics": metrics, "eval_size": len(scores),
+    return {"metrics": metrics, "eval_size": len(scores), "views": dataset.clips,
             "predictions": predictions.classification(ids, scores, targets)}
 
 
@@ -126,8 +128,9 @@ def evaluate_jd730_clips(ctx, model, dataset) -> dict:
 
     opts, device = ctx.recipe.options, _device(ctx)
     cfg = jd730_val_config(dataset.cfg)
-    clips = STRGClips(dataset.samples, cfg, train=False, store=dataset.store, seed=dataset.seed)
-    k_max = cfg.get("test_clips", JD730_VAL_SAMPLES)
+    k_max = cfg.get("test_clips", JD730_VAL_SAMPLES)  # jd730's n_val_samples, not the protocol's
+    clips = STRGClips(dataset.samples, cfg, train=False, store=dataset.store, seed=dataset.seed,
+                      clips=k_max)
     was_training = model.training
     model.eval().to(device)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-from reproducers.common.video.synthetic import write_svit_synthetic
 from reproducers.harness.declarations import (
     DatasetSpec,
     ModelSpec,
@@ -31,6 +30,7 @@ from .checkpoints import adapt_state_dict
 from .model import build_mvitv2s, build_svit
 from .recipe import SViTOptions
 from .selftest import BASELINE_SELFTEST, SELFTEST
+from .synthetic import write_svit_synthetic
 
 PAPER = Paper(
     key="svit",
@@ -60,13 +60,13 @@ SMOKE_MODEL = {
 }
 SMOKE_DATA = {
     "n_per_class": 24, "n_val_per_class": 8, "frames": 16, "size": 64, "empty_every": 8,
-    "num_frames": 4, "crop_size": 64, "views": (1, 3), "rrc_scale": (0.5, 1.0),
+    "num_frames": 4, "crop_size": 64, "rrc_scale": (0.5, 1.0),
     "rand_augment": "rand-m5-n2-mstd0.5-inc1", "official_counts": False,
 }
 
 
 # keys data.build_video reads beyond the declared data configs (valid `--set data.NAME`)
-DATA_DEFAULTS = {"layout": "svit", "views": (1, 3), "report_subset": "full",
+DATA_DEFAULTS = {"layout": "svit", "report_subset": "full",
                  "channel_order": "bgr", "filter_train": True, "use_box_length": True,
                  "official_counts": True, "max_bad_fraction": 0.0, "image_sample": {}}
 
@@ -143,7 +143,7 @@ SVIT = Reproduction(
     metrics=["acc@1", "acc@5"],
     description="SViT on SSv2 (released config): K400 MViTv2-S init, 7 video + 1 image GPUs",
     smoke_data={**SMOKE_DATA, "report_subset": "box_filtered"},
-    data_config={"layout": "svit", "num_frames": 16, "crop_size": 224, "views": (1, 3),
+    data_config={"layout": "svit", "num_frames": 16, "crop_size": 224,
                  "report_subset": "box_filtered"},
     selftest=SELFTEST,
 )
@@ -178,7 +178,7 @@ MVITV2S = Reproduction(
     description="MViTv2-S on SSv2, PySlowFast recipe (RGB, mixup, short-side jitter)",
     smoke_data={**SMOKE_DATA, "channel_order": "rgb", "report_subset": "full",
                 "filter_train": False, "use_box_length": False},
-    data_config={"layout": "svit", "num_frames": 16, "crop_size": 224, "views": (1, 3),
+    data_config={"layout": "svit", "num_frames": 16, "crop_size": 224,
                  "report_subset": "full", "channel_order": "rgb", "filter_train": False,
                  "use_box_length": False, "train_crop": "short_side_jitter",
                  "jitter_scales": (256, 320), "inverse_uniform": True},

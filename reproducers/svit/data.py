@@ -33,19 +33,15 @@ import torch
 from torch.utils.data import Dataset
 
 from reproducers.common.video import ssv2
-from reproducers.common.video.dataset import SegmentIndices, VideoClipDataset
+from reproducers.common.video.dataset import SegmentIndices, VideoClipDataset, protocol_views
 from reproducers.common.video.decode import VideoReadError, read_frames
-from reproducers.common.video.formats import SPLIT_ALIASES, load_json
-from reproducers.common.video.something_else import (
-    box_file_path,
-    read_box_file,
-    svit_frame_map,
-    svit_slot_boxes,
-)
+from reproducers.common.video.formats import SPLIT_ALIASES, SplitIndex, load_json
+from reproducers.common.video.something_else import read_box_file
 from reproducers.common.video.transforms import build_clip_transform
 from reproducers.harness.errors import UserError
 
 from . import haog
+from .ssv2_layout import FRAMES, FRAMES_DIR, box_file_path, svit_frame_map, svit_slot_boxes
 
 EMPTY_BOX_FILES = {"train": "empty_bbox_train.json", "validation": "empty_bbox_val.json"}
 SUBSETS = ("full", "box_filtered")
@@ -62,6 +58,16 @@ SVIT_TRANSFORM = {
 }
 TRANSFORM_KEYS = ("channel_order", "rand_augment", "train_crop", "rrc_scale", "rrc_ratio",
                   "random_erasing", "jitter_scales", "inverse_uniform", "mean", "std")
+
+
+def _ssv2_split(root: Path, split: str, layout: str, exclude) -> SplitIndex:
+    """``layout`` "svit" (``frames/<id>/%04d.jpg``) or "webm" (the release's videos)."""
+    if layout not in ("svit", "webm"):
+        raise UserError(f"data.layout {layout!r}: 'svit' (frames/<id>/%04d.jpg) or 'webm'")
+    if layout == "webm":
+        return ssv2.build_split(root, split, exclude_ids=exclude)
+    return ssv2.build_split(root, split, naming=FRAMES, videos_dir=Path(root) / FRAMES_DIR,
+                            exclude_ids=exclude)
 
 
 def read_empty_box_ids(root: Path, split: str) -> list[str] | None:
@@ -96,14 +102,15 @@ def transform_config(config) -> dict:
     return cfg
 
 
-def build_video(root, split: str, config, train: bool) -> VideoClipDataset:
-    """SSv2 clips for training (box-filtered, as SViT) or for the 3-crop evaluation (all)."""
+def build_video(root, split: str, config, train: bool, protocol=None) -> VideoClipDataset:
+    """SSv2 clips for training (box-filtered, as SViT) or for the evaluation (all), with the
+    views of ``protocol`` (SViT: 1 clip x 3 crops)."""
     root, split = Path(root), SPLIT_ALIASES.get(split, split)
     layout = config.get("layout", "svit")
     listed = read_empty_box_ids(root, split)
     filter_train = train and config.get("filter_train", True)
     exclude = listed if (filter_train and listed) else ()
-    index = ssv2.build_split(root, split, layout=layout, exclude_ids=exclude)
+    index = _ssv2_split(root, split, layout, exclude)
     use_boxes = config.get("use_box_length", layout == "svit")
     samples, filtered, derived_empty = [], [], []
     listed_set = set(listed or ())
@@ -119,7 +126,7 @@ def build_video(root, split: str, config, train: bool) -> VideoClipDataset:
         empty = s.video_id in listed_set if listed is not None else frames is None
         if not empty:
             filtered.append(len(samples) - 1)
-    views = (1, 1) if train else tuple(config.get("views", (1, 3)))
+    views = protocol_views(protocol, train)
     ds = VideoClipDataset(
         samples, index_fn=SegmentIndices(config["num_frames"]),
         transform=build_clip_transform(transform_config(config), train=train),
@@ -173,7 +180,7 @@ class HaogFrames(Dataset):
 def build_images(root, config) -> HaogFrames:
     root = Path(root)
     listed = set(read_empty_box_ids(root, "train") or ())
-    index = ssv2.build_split(root, "train", layout="svit", exclude_ids=listed)
+    index = _ssv2_split(root, "train", "svit", listed)
     videos = []
     for s in index.samples:
         frames = _box_info(root, s.video_id)

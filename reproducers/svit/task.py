@@ -79,7 +79,7 @@ def evaluate(ctx, model, dataset) -> dict:
                                num_workers=opts.num_workers,
                                collate_fn=collate_drop_bad)
     model.train(was_training)
-    scores = aggregate_by_video(res["outputs"], res["video"], how="sum")
+    scores = aggregate_by_video(res["outputs"], res["video"], how=ctx.protocol.pool)
     videos = torch.unique(res["video"])  # the scored videos, ascending = rows of ``scores``
     target = aggregate_by_video(res["y"].float(), res["video"], how="mean").round().long()
     subsets = getattr(dataset, "meta", {}).get("subsets", {"full": list(range(len(videos)))})

@@ -154,7 +154,7 @@ def build_eval(root: Path, config: dict) -> MotEvalSet:
                       official_counts=config.get("official_counts", True))
 
 
-def build(root, split: str, config: dict, train: bool = False):
+def build(root, split: str, config: dict, train: bool = False, protocol=None):
     require()  # the svm extra (OpenCV decodes, mmdet trains), or one line saying how
     root = Path(root)
     return build_train(root, config) if train else build_eval(root, config)

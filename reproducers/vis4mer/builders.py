@@ -15,16 +15,17 @@ from .lvu_data import LVUDataset
 from .segments_data import BreakfastDataset, CoinDataset
 
 
-def build_lvu(root: Path, split: str, config: Mapping, train: bool) -> Dataset:
+def build_lvu(root: Path, split: str, config: Mapping, train: bool, protocol=None) -> Dataset:
     """LVU task ``config["task"]``; see lvu_data.LVUDataset for the config keys."""
     return LVUDataset(Path(root), split, config, train)
 
 
-def build_breakfast(root: Path, split: str, config: Mapping, train: bool) -> Dataset:
+def build_breakfast(root: Path, split: str, config: Mapping, train: bool,
+                    protocol=None) -> Dataset:
     """Breakfast (train/test); see segments_data.BreakfastDataset for the config keys."""
     return BreakfastDataset(Path(root), split, config, train)
 
 
-def build_coin(root: Path, split: str, config: Mapping, train: bool) -> Dataset:
+def build_coin(root: Path, split: str, config: Mapping, train: bool, protocol=None) -> Dataset:
     """COIN (training/testing, aliases train/test); see segments_data.CoinDataset."""
     return CoinDataset(Path(root), split, config, train)

@@ -53,10 +53,17 @@ def test_aggregate_rejects_bad_input():
     with pytest.raises(ValueError):
         aggregate_by_video(np.zeros((3, 2)), [0, 1], "mean")
     with pytest.raises(ValueError):
-        aggregate_by_video(np.zeros((2, 2)), [0, 1], "max")
+        aggregate_by_video(np.zeros((2, 2)), [0, 1], "median")
 
 
 def test_aggregate_sum_adds_probabilities_as_given():
     probs = np.array([[0.7, 0.3], [0.2, 0.8], [0.1, 0.9], [0.6, 0.4]])
     per = aggregate_by_video(probs, [3, 3, 5, 3], "sum")
     np.testing.assert_allclose(per, [[1.5, 1.5], [0.1, 0.9]])
+
+
+def test_aggregate_max_takes_the_elementwise_maximum_per_video():
+    scores = torch.tensor([[0.1, 0.9], [0.7, 0.2], [-1.0, -2.0], [0.3, 0.4]])
+    per = aggregate_by_video(scores, [5, 5, 2, 5], "max")
+    assert per.dtype == torch.float32
+    torch.testing.assert_close(per, torch.tensor([[-1.0, -2.0], [0.7, 0.9]]))

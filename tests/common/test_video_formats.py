@@ -6,12 +6,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from reproducers.common.video import kinetics, something_else, ssv1, ssv2, strg_json
+from reproducers.common.video import kinetics, something_else, ssv1, ssv2
 from reproducers.common.video.dataset import fingerprint
-from reproducers.common.video.formats import FRAME_NAMINGS, SPECS, id_hash
+from reproducers.common.video.formats import SPECS, FrameNaming, id_hash
 from reproducers.harness.errors import UserError
 
 TEMPLATES = ["Approaching [something] with your camera", "Pushing [something] from left to right",
@@ -63,27 +62,25 @@ def test_ssv2_official_json(tmp_path):
     assert ssv2.build_split(root, "train", exclude_ids=["2", "4"]).ids == ["1", "3", "5", "6"]
 
 
-@pytest.mark.parametrize("layout,folder,first", [
-    ("svit", "frames", "0001.jpg"), ("kcenter", "train_test", "7_000000.jpeg"),
-    ("strg", "img", "000001.jpg")])
-def test_ssv2_frame_layouts(tmp_path, layout, folder, first):
+@pytest.mark.parametrize("naming,folder,first", [
+    (FrameNaming("{:04d}.jpg", 1), "frames", "0001.jpg"),
+    (FrameNaming("{vid}_{:06d}.jpeg", 0), "train_test", "7_000000.jpeg"),
+    (FrameNaming("{:06d}.jpg", 1), "img", "000001.jpg")])
+def test_ssv2_frame_folders_take_the_naming_given(tmp_path, naming, folder, first):
     root = _ssv2_root(tmp_path)
     (root / folder / "7").mkdir(parents=True)
     _write(root / "labels" / "validation.json",
            [{"id": "7", "label": "z", "template": TEMPLATES[0], "placeholders": ["z"]}])
-    split = ssv2.build_split(root, "validation", layout=layout)
+    split = ssv2.build_split(root, "validation", naming=naming)
     (s,) = split.samples
     assert s.path == root / folder / "7"
     kw = s.read_kwargs
-    assert kw["pattern"].format(kw["start_number"]) == first
+    assert kw["pattern"].format(kw["start_number"]) == first == naming.name("7", 0)
 
 
-def test_frame_namings_are_the_official_ones():
-    assert FRAME_NAMINGS["svit"].name("3", 0) == "0001.jpg"
-    assert FRAME_NAMINGS["kcenter"].name("3", 0) == "3_000000.jpeg"
-    assert FRAME_NAMINGS["strg_ssv2"].name("3", 4) == "000005.jpg"
-    assert FRAME_NAMINGS["ssv1"].name("3", 0) == "00001.jpg"
-    assert FRAME_NAMINGS["strg_kinetics"].name("a", 0) == "image_00001.jpg"
+def test_ssv1_release_frame_naming():
+    assert ssv1.FRAMES.name("3", 0) == "00001.jpg"
+    assert FrameNaming("{vid}_{:06d}.jpeg", 0).name("3", 4) == "3_000004.jpeg"
 
 
 def test_ssv2_malformed_entries_name_file_and_entry(tmp_path):
@@ -125,22 +122,11 @@ def test_something_else_release_and_per_video_files(tmp_path):
     assert set(release) == {"151201", "7"}
     frames = release["7"]
     assert [f.frame_number for f in frames] == [2, 4]
-    assert something_else.svit_frame_map(frames) == (1, 3)
-    slots = something_else.svit_slot_boxes(frames[0])
-    np.testing.assert_allclose(slots[0], [0, 115.8, 31.6, 230.7])  # hand first
-    np.testing.assert_allclose(slots[2], [16.5, 95.4, 137.2, 178.5])  # then objects
-    np.testing.assert_allclose(slots[3], [3, 1, 4, 2])
-    assert not slots[1].any()
+    assert frames[0].boxes[1].standard_category == "hand"
+    assert frames[0].boxes[0].xyxy == (16.5, 95.4, 137.2, 178.5)
     out = tmp_path / "root" / "bbox_jsons"
     assert something_else.write_per_video_files([part], out) == 2
     assert something_else.read_box_file(out / "7.json") == frames
-    ssv2_root = _ssv2_root(tmp_path / "ss")
-    for vid in ("1", "2"):
-        _write(tmp_path / "root" / "bbox_jsons" / f"{vid}.json", _se_video(vid, [1, 2, 3, 5]))
-    split = ssv2.build_split(ssv2_root, "train")
-    kept, no_boxes = something_else.attach_svit_boxes(split.samples, tmp_path / "root")
-    assert [s.video_id for s in kept] == ["1", "2"] and no_boxes == ["3", "5", "6"]
-    assert kept[0].num_frames == 4 and kept[0].frame_map == (0, 1, 2, 4)
 
 
 def test_something_else_malformed_entry(tmp_path):
@@ -212,57 +198,6 @@ def test_kinetics_malformed(tmp_path):
         kinetics.read_csv(p)
     _write(p, "youtube_id,time_start,time_end,split\naaaaaaaaaaa,1,11,test\n")  # test: no label
     assert kinetics.read_csv(p)[0].label is None
-
-
-def _strg_db(tmp_path: Path) -> dict:
-    return {"labels": ["Holding something", "Turning something"], "database": {
-        "1": {"subset": "training", "annotations": {"label": "Turning something",
-                                                     "segment": [1, 31]},
-              "video_path": str(tmp_path / "img" / "1")},
-        "2": {"subset": "training", "annotations": {"label": "Holding something",
-                                                     "segment": [3, 9]},
-              "video_path": "img/2"},  # relative: resolved against root
-        "3": {"subset": "training", "annotations": {"label": "Holding something",
-                                                     "segment": [1, 1]}, "video_path": "img/3"},
-        "4": {"subset": "training", "annotations": {"label": "Holding something"}},
-        "5": {"subset": "validation", "annotations": {"label": "Turning something",
-                                                       "segment": [1, 11]}},  # root/label/id
-        "6": {"subset": "testing", "annotations": {"segment": [1, 5]}}}}
-
-
-def test_strg_json(tmp_path):
-    db = _strg_db(tmp_path)
-    for d in ("img/1", "img/2", "img/3", "Turning something/5", "test/6"):
-        (tmp_path / d).mkdir(parents=True)
-    path = _write(tmp_path / "ssv1.json", db)
-    train = strg_json.build_split(path, "train", root=tmp_path, dataset="ssv1")
-    assert train.ids == ["1", "2"] and train.missing_ids == ["3", "4"]
-    s1, s2 = train.samples
-    assert (s1.label, s1.num_frames, s1.frame_map) == (1, 30, None)
-    assert (s2.path, s2.num_frames, s2.frame_map) == (tmp_path / "img" / "2", 6, (2, 3, 4, 5, 6, 7))
-    assert s1.read_kwargs == {"pattern": "{:05d}.jpg", "start_number": 1}
-    assert train.expected == 86_017
-    val = strg_json.build_split(path, "validation", root=tmp_path, dataset="k700")
-    assert val.samples[0].path == tmp_path / "Turning something" / "5"
-    assert val.samples[0].read_kwargs["pattern"] == "image_{:05d}.jpg" and val.expected == 35_000
-    test = strg_json.build_split(path, "testing", root=tmp_path)
-    assert test.samples[0].label == -1 and test.samples[0].path == tmp_path / "test" / "6"
-
-
-def test_strg_json_malformed(tmp_path):
-    db = _strg_db(tmp_path)
-    db["database"]["2"]["annotations"]["label"] = "Juggling"
-    path = _write(tmp_path / "k700.json", db)
-    with pytest.raises(UserError, match=r"k700\.json database\['2'\]: label 'Juggling'"):
-        strg_json.build_split(path, "training", root=tmp_path)
-    db = _strg_db(tmp_path)
-    db["database"]["5"]["subset"] = "val"
-    _write(path, db)
-    with pytest.raises(UserError, match=r"database\['5'\]: 'subset' must be one of"):
-        strg_json.build_split(path, "validation", root=tmp_path)
-    _write(path, {"labels": [], "db": {}})
-    with pytest.raises(UserError, match="expected {'labels'"):
-        strg_json.build_split(path, "training", root=tmp_path)
 
 
 def test_fingerprint_counts_and_hash(tmp_path):

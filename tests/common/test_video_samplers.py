@@ -1,5 +1,6 @@
 """Official frame-index formulas pinned on concrete examples (values derived by hand from
-slowfast/datasets/ssv2.py, decoder.py, transform.py and jd730/STRG temporal_transforms.py)."""
+slowfast/datasets/ssv2.py, decoder.py and transform.py; a paper's own formulas are pinned in
+its tests)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,9 @@ from reproducers.common.video import (
     apply_spatial_crop,
     dense_clip,
     dense_clip_pyav,
-    kcenter_indices,
-    kcenter_patch_coords,
     multi_view_indices,
     spatial_crop_boxes,
     ssv2_uniform_segments,
-    strg_indices,
-    svit_indices,
     video_info,
 )
 
@@ -170,46 +167,6 @@ def test_dense_clip_pyav_differs_from_decode_all():
     pyav = dense_clip_pyav(pts, 300 * 512, 300, 16, 4, train=False, clip_idx=1, num_clips=10)
     assert pyav.tolist() == [24, 28, 32, 36, 40, 45, 49, 53, 57, 61, 66, 70, 74, 78, 82, 87]
     assert dense_clip(300, 16, 4, train=False, clip_idx=1, num_clips=10)[0] == 23
-
-
-# ---------------------------------------------------------------- paper recipes
-
-
-def test_svit_indices_follow_box_file_names():
-    # 20 box entries whose files start at 0003.jpg: length 20 drives the segments and the
-    # names give the frame files (index = number - 1)
-    boxes = [{"name": f"42/{i + 3:04d}.jpg", "labels": []} for i in range(20)]
-    seq = ssv2_uniform_segments(20, 16, train=False)  # seg = 19/16 = 1.1875
-    assert seq.tolist() == [0, 1, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 16, 17, 18]
-    assert svit_indices(boxes, 16, train=False).tolist() == (seq + 2).tolist()
-    with pytest.raises(ValueError):
-        svit_indices([], train=False)
-
-
-def test_kcenter_indices():
-    kin = kcenter_indices(300, dataset="kinetics", train=False)
-    # 32 x 8 at 30 fps: clip_size 256, start 0 (val/test), step 255/31
-    assert kin[:6].tolist() == [0, 8, 16, 24, 32, 41] and kin[-1] == 255 and kin.size == 32
-    ss = kcenter_indices(48, dataset="ssv2", train=False)
-    assert ss.tolist() == ssv2_uniform_segments(48, 32, train=False).tolist()
-    assert ss[:8].tolist() == [0, 2, 3, 5, 6, 8, 9, 11]  # seg = 47/32 = 1.46875
-    coords = kcenter_patch_coords()
-    assert coords.shape == (32, 14, 14, 3)
-    assert coords[0, 0, 0].tolist() == pytest.approx([-4.0, -np.sqrt(8), -np.sqrt(8)])
-    assert coords[-1, -1, -1].tolist() == pytest.approx([4.0, np.sqrt(8), np.sqrt(8)])
-
-
-def test_strg_indices():
-    # TemporalEvenCrop: 40 frames, 32, 3 samples -> starts 1, 5, 9 (1-based) = 0, 4, 8
-    val = strg_indices(40, 32, mode="val")
-    assert val[:, 0].tolist() == [0, 4, 8] and val[2, -1] == 39
-    # SlidingWindow 16/16 over 40: the last window 32..39 is loop-padded, then it stops
-    inf = strg_indices(40, 16, mode="inference")
-    assert inf[2].tolist() == [32, 33, 34, 35, 36, 37, 38, 39] * 2 and inf.shape == (3, 16)
-    short = strg_indices(10, 16, mode="train", rng=0)
-    assert short.tolist() == [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5]]
-    starts = {int(strg_indices(40, 32, mode="train", rng=s)[0, 0]) for s in range(200)}
-    assert starts == set(range(8))  # [0, 40 - 32 - 1]: start 8 is never drawn (official)
 
 
 # ---------------------------------------------------------------- crops and views

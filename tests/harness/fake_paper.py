@@ -35,7 +35,7 @@ def synthesize(root: Path, config, seed: int) -> None:
         (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def build(root: Path, split: str, config, train: bool):
+def build(root: Path, split: str, config, train: bool, protocol=None):
     path = Path(root) / f"{split}.jsonl"
     if not path.exists():
         raise UserError(f"{path}: split file not found")

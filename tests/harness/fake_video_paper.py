@@ -39,13 +39,15 @@ def synthesize(root, config, seed):
                                        size=32, seed=seed, classes=2)
 
 
-def build(root, split, config, train):
+def build(root, split, config, train, protocol=None):
     tr = build_clip_transform({"dataset": "k400", "crop_size": 32, "hflip_prob": 0.0,
                                "train_crop": "short_side_jitter", "jitter_scales": (32, 32)},
                               train=train)
     return VideoClipDataset.from_split(kinetics.build_split(root, split),
                                        index_fn=DenseClipIndices(8, 2), transform=tr,
-                                       train=train, max_bad_fraction=config["max_bad_fraction"])
+                                       train=train, max_bad_fraction=config["max_bad_fraction"],
+                                       views=(1, 1) if train else
+                                       (protocol.temporal_clips, protocol.spatial_crops))
 
 
 def check(root, split, config):

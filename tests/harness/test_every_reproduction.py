@@ -85,11 +85,11 @@ def test_smoke_model_builds_and_runs_a_forward(name):
 @pytest.mark.parametrize("name", DATA_REPRODUCTIONS)
 def test_synthetic_data_round_trips_through_the_real_loader(tmp_path, name):
     rep = discover()[name]
-    cfg = dict(rep.smoke_data)
+    cfg, protocol = dict(rep.smoke_data), rep.protocol_for(smoke=True)
     rep.dataset.synthesize(tmp_path, cfg, seed=rep.smoke_recipe.seed)
     prints = []
     for split, train in ((rep.dataset.train_split, True), (rep.protocol.eval_split, False)):
-        ds = rep.dataset.build(tmp_path, split, cfg, train=train)
+        ds = rep.dataset.build(tmp_path, split, cfg, train=train, protocol=protocol)
         assert len(ds) > 0, f"{name}: synthetic {split} split is empty"
         if hasattr(ds, "__getitem__"):  # clip datasets; MOT eval sets are read per sequence
             ds[0]  # the real loader reads a sample
@@ -100,7 +100,8 @@ def test_synthetic_data_round_trips_through_the_real_loader(tmp_path, name):
     # the same data written again with the same seed has the same fingerprint
     again = tmp_path / "again"
     rep.dataset.synthesize(again, cfg, seed=rep.smoke_recipe.seed)
-    ds = rep.dataset.build(again, rep.protocol.eval_split, cfg, train=False)
+    ds = rep.dataset.build(again, rep.protocol.eval_split, cfg, train=False,
+                           protocol=protocol)
     assert rep.dataset.fingerprint(ds)["id_hash"] == prints[-1]["id_hash"]
 
 

@@ -14,6 +14,7 @@ from reproducers.kcenter.synthetic import event_clip, synthesize
 
 SMALL = {"n_per_class": 2, "n_val_per_class": 1, "classes": 2, "size": 64}
 LOADER = {"crop_size": 64, "jitter_scales": (64, 80)}
+PROTOCOL = REPRODUCTIONS[0].protocol  # 1 clip x 3 crops, as every K-center reproduction
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def test_event_is_short_and_stands_out():
 def test_layouts_load_with_official_split_rules(roots, dataset):
     cfg = {**LOADER, "dataset": dataset}
     train = build_video(roots[dataset], "train", cfg, train=True)
-    val = build_video(roots[dataset], "val", cfg)
-    test = build_video(roots[dataset], "test", cfg)  # val and test read the same file
+    val = build_video(roots[dataset], "val", cfg, protocol=PROTOCOL)
+    test = build_video(roots[dataset], "test", cfg, protocol=PROTOCOL)  # val and test read the same file
     assert len(train.samples) == 4 and val.ids == test.ids and len(val.samples) == 2
     item = train[0]
     assert item["frames"].shape == (3, 32, 64, 64) and item["frames"].dtype == torch.uint8
@@ -49,15 +50,16 @@ def test_layouts_load_with_official_split_rules(roots, dataset):
 def test_uint8_shipping_matches_the_float_pipeline_within_rounding(roots, dataset):
     from reproducers.kcenter.tokens import normalise_uint8
     cfg = {**LOADER, "dataset": dataset}
-    shipped = build_video(roots[dataset], "val", cfg)
-    floats = build_video(roots[dataset], "val", {**cfg, "ship": "float32"})
+    shipped = build_video(roots[dataset], "val", cfg, protocol=PROTOCOL)
+    floats = build_video(roots[dataset], "val", {**cfg, "ship": "float32"},
+                         protocol=PROTOCOL)
     for view in range(3):
         a, b = shipped[view]["frames"], floats[view]["frames"]
         assert b.dtype == torch.float32 and b.min() >= -1.0001 and b.max() <= 1.0001
         assert (normalise_uint8(a) - b).abs().max() <= 1 / 255 + 1e-6  # 0.5/255 before /0.5
     assert a.numel() * a.element_size() * 4 == b.numel() * b.element_size()
     with pytest.raises(UserError, match="ship"):
-        build_video(roots[dataset], "val", {**cfg, "ship": "float16"})
+        build_video(roots[dataset], "val", {**cfg, "ship": "float16"}, protocol=PROTOCOL)
 
 
 def test_kinetics_test_clip_starts_at_zero_as_released_or_centred():
@@ -72,13 +74,14 @@ def test_kinetics_test_clip_starts_at_zero_as_released_or_centred():
 
 def test_unknown_dataset_is_a_user_error(roots):
     with pytest.raises(UserError, match="unknown K-center dataset"):
-        build_video(roots["ssv2"], "train", {"dataset": "ssv1"})
+        build_video(roots["ssv2"], "train", {"dataset": "ssv1"}, protocol=PROTOCOL)
 
 
 def test_model_builds_the_patch_grid_from_loader_frames(roots):
     rep = next(r for r in REPRODUCTIONS if r.name == "kcenter_vit_ssv2")
     model = rep.model.factory(**{**rep.model.smoke, "num_classes": 2}).eval()
-    frames = build_video(roots["ssv2"], "val", {**LOADER, "dataset": "ssv2"})[0]["frames"]
+    frames = build_video(roots["ssv2"], "val", {**LOADER, "dataset": "ssv2"},
+                         protocol=PROTOCOL)[0]["frames"]
     from reproducers.kcenter.tokens import normalise_uint8, patch_grid
     x = frames[None]
     init = torch.tensor([5])

@@ -121,7 +121,7 @@ def test_evaluation_is_seeded_by_the_run_seed(name, random):
     def scores(seed, batch):
         ctx = SimpleNamespace(recipe=_recipe(name, f"eval_batch_size={batch}", smoke=True),
                               seed=seed, device="cpu", extras={},
-                              model_config=rep.model.smoke)
+                              model_config=rep.model.smoke, protocol=rep.protocol)
         torch.manual_seed(1000 + seed)  # the global RNG plays no part
         return torch.as_tensor(evaluate(ctx, model, data)["predictions"].arrays["scores"])
 

@@ -60,9 +60,9 @@ def _inside_outside(item):
 def test_boxes_follow_the_pixels(video, train):
     sample, store = video
     cfg = {"frames": 8, "stride": 2, "crop": 96, "train_short_side": (110, 130),
-           "test_short_side": 120, "test_clips": 2, "box_step": 2}
+           "test_short_side": 120, "box_step": 2}
     random.seed(0)
-    item = STRGClips([sample], cfg, train=train, store=store)[0]
+    item = STRGClips([sample], cfg, train=train, store=store, clips=2)[0]
     clips = 1 if train else 2
     assert item["boxes"].shape == (clips, 4, 2, 4)
     if train:
@@ -79,12 +79,11 @@ def test_boxes_follow_the_pixels(video, train):
 
 def test_temporal_modes():
     rng = random.Random(0)
-    paper = temporal_indices(100, {"frames": 32, "stride": 2, "test_clips": 2}, False, rng)
+    paper = temporal_indices(100, {"frames": 32, "stride": 2}, False, rng, clips=2)
     assert paper.shape == (2, 32) and (np.diff(paper, axis=1) == 2).all()
     short = temporal_indices(20, {"frames": 32, "stride": 2}, True, rng)
     assert short.max() == 19  # clamped to the video
-    jd730 = temporal_indices(40, {"frames": 32, "sampling": "jd730", "test_clips": 3}, False,
-                             rng)
+    jd730 = temporal_indices(40, {"frames": 32, "sampling": "jd730"}, False, rng, clips=3)
     assert jd730[:, 0].tolist() == [0, 4, 8]
     train = temporal_indices(40, {"frames": 32, "sampling": "jd730"}, True, rng)
     assert train.shape == (1, 32) and (np.diff(train[0]) == 1).all()

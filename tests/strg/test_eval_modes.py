@@ -37,7 +37,8 @@ def _ctx(rep, root, tmp_path, **options):
 def test_jd730_clip_mode(name, root, tmp_path):
     rep = next(r for r in REPRODUCTIONS if r.name == name)
     ctx = _ctx(rep, root, tmp_path, eval_mode="jd730_clip", eval_batch_size=3)
-    val = data.build(root, "validation", rep.smoke_data)
+    val = data.build(root, "validation", rep.smoke_data,
+                     protocol=rep.smoke_protocol or rep.protocol)
     val.samples[0].num_frames = 8  # 8 frames for 8-frame clips: 2 runs, the second padded
     torch.manual_seed(0)
     model = rep.model.factory(**rep.model.smoke)

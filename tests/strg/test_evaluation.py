@@ -101,12 +101,13 @@ def test_jd730_val_sampling_is_temporal_even_crop():
     cfg = jd730_val_config(SSV1_DATA)
     assert (cfg["sampling"], cfg["test_clips"], cfg["test_short_side"], cfg["test_crop"]) == \
         ("jd730", 3, 224, 224)
-    rng = random.Random(0)
-    assert temporal_indices(40, cfg, False, rng)[:, 0].tolist() == [0, 4, 8]
-    assert temporal_indices(40, cfg, False, rng)[2].tolist() == list(range(8, 40))
-    runs = temporal_indices(33, cfg, False, rng).tolist()
+    rng, clips = random.Random(0), cfg["test_clips"]
+    assert temporal_indices(40, cfg, False, rng, clips)[:, 0].tolist() == [0, 4, 8]
+    assert temporal_indices(40, cfg, False, rng, clips)[2].tolist() == list(range(8, 40))
+    runs = temporal_indices(33, cfg, False, rng, clips).tolist()
     assert runs == [list(range(0, 32)), list(range(1, 33)), list(range(2, 33)) + [2]]
-    assert temporal_indices(20, cfg, False, rng).tolist() == [list(range(20)) + list(range(12))]
+    assert temporal_indices(20, cfg, False, rng, clips).tolist() == \
+        [list(range(20)) + list(range(12))]
 
 
 def test_eval_mode_option():

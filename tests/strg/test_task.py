@@ -29,7 +29,8 @@ def _ctx(rep, root, tmp_path, **options):
                      device="cpu", seed=0, recipe=recipe, model_config=rep.model.smoke,
                      data_config=rep.smoke_data, progress=False, log=lambda m: None)
     ctx.extras["datasets"] = {
-        split: data.build(root, split, rep.smoke_data, train=split == "train")
+        split: data.build(root, split, rep.smoke_data, train=split == "train",
+                          protocol=ctx.protocol)
         for split in ("train", "validation")}
     return ctx
 

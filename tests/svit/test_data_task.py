@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from reproducers.common.video.synthetic import write_svit_synthetic
 from reproducers.harness.declarations import RunContext
 from reproducers.harness.errors import UserError
 from reproducers.harness.weights import load_strict, load_weights, weights_only_file
 from reproducers.svit import MVITV2S, SVIT, data, task
 from reproducers.svit.checkpoints import adapt_state_dict, load_pretrained
 from reproducers.svit.model import build_mvitv2s, build_svit
+from reproducers.svit.synthetic import write_svit_synthetic
 
 CFG = {**SVIT.smoke_data}
 
@@ -40,7 +40,7 @@ def test_train_drops_listed_videos_and_samples_from_box_names(root):
 
 
 def test_eval_scores_all_videos_and_knows_the_box_filtered_subset(root):
-    ds = data.build_video(root, "validation", CFG, train=False)
+    ds = data.build_video(root, "validation", CFG, train=False, protocol=SVIT.protocol)
     assert len(ds.samples) == 8 and ds.num_views == 3
     assert ds.meta["empty_box_source"] == "official list"
     kept = [ds.ids[i] for i in ds.meta["subsets"]["box_filtered"]]
@@ -58,13 +58,13 @@ def test_without_the_official_lists_the_subset_is_derived(root, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     (copy / "empty_bbox_val.json").unlink()
-    ds = data.build_video(copy, "validation", CFG, train=False)
+    ds = data.build_video(copy, "validation", CFG, train=False, protocol=SVIT.protocol)
     assert ds.meta["empty_box_source"].startswith("derived")
-    official = data.build_video(root, "validation", CFG, train=False)
+    official = data.build_video(root, "validation", CFG, train=False, protocol=SVIT.protocol)
     assert ds.meta["subsets"] == official.meta["subsets"]
     (copy / "empty_bbox_val.json").write_text('{"not": "a list"}')
     with pytest.raises(UserError, match="empty_bbox_val.json: expected a JSON list"):
-        data.build_video(copy, "validation", CFG, train=False)
+        data.build_video(copy, "validation", CFG, train=False, protocol=SVIT.protocol)
 
 
 class ConstantProbs(torch.nn.Module):
@@ -86,7 +86,7 @@ def _ctx(rep, root, model_config=None) -> RunContext:
 
 
 def test_evaluate_reports_both_subsets(root):
-    ds = data.build_video(root, "validation", CFG, train=False)
+    ds = data.build_video(root, "validation", CFG, train=False, protocol=SVIT.protocol)
     res = task.evaluate(_ctx(SVIT, root), ConstantProbs(), ds)
     labels = [s.label for s in ds.samples]
     kept = ds.meta["subsets"]["box_filtered"]

@@ -2,8 +2,8 @@
 
 - :mod:`.decode`: ``read_frames`` (frame-accurate selective PyAV decoding, frame dirs),
   ``video_info``, ``VideoReadError``.
-- :mod:`.samplers`: the official index formulas (SSv2 segments, Kinetics dense clips, SViT,
-  kcenter, STRG) and test-time crops/views.
+- :mod:`.samplers`: the official index formulas (SSv2 segments, Kinetics dense clips) and
+  test-time crops/views; a paper's own formulas live in its folder.
 - :mod:`.synthetic`: tiny order-dependent datasets in the SSv2 / SSv1 / Kinetics formats.
 """
 
@@ -14,13 +14,9 @@ from .samplers import (
     apply_spatial_crop,
     dense_clip,
     dense_clip_pyav,
-    kcenter_indices,
-    kcenter_patch_coords,
     multi_view_indices,
     spatial_crop_boxes,
     ssv2_uniform_segments,
-    strg_indices,
-    svit_indices,
 )
 from .synthetic import (
     TEMPLATES,
@@ -39,14 +35,10 @@ __all__ = [
     "apply_spatial_crop",
     "dense_clip",
     "dense_clip_pyav",
-    "kcenter_indices",
-    "kcenter_patch_coords",
     "multi_view_indices",
     "read_frames",
     "spatial_crop_boxes",
     "ssv2_uniform_segments",
-    "strg_indices",
-    "svit_indices",
     "synthetic_clip",
     "video_info",
     "write_frame_folders",

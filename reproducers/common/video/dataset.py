@@ -129,6 +129,18 @@ class DenseClipIndices:
 # ---------------------------------------------------------------- the dataset
 
 
+def protocol_views(protocol, train: bool) -> tuple[int, int]:
+    """``views`` of a VideoClipDataset: (1, 1) for training, the evaluation protocol's
+    (``temporal_clips``, ``spatial_crops``) otherwise (harness ``Protocol``, handed to a
+    paper's dataset builder by the stages)."""
+    if train:
+        return (1, 1)
+    if protocol is None:
+        raise ValueError("an evaluation dataset takes its views from the run's protocol: pass "
+                         "protocol= (the reproduction's Protocol)")
+    return (protocol.temporal_clips, protocol.spatial_crops)
+
+
 class VideoClipDataset(Dataset):
     """Clips of ``samples`` (see the module docstring).
 

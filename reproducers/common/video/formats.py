@@ -1,7 +1,9 @@
 """Shared pieces of the dataset-format parsers: dataset declarations, samples, file helpers.
 
 The per-dataset parsers live beside this module (``ssv2.py``, ``something_else.py``,
-``ssv1.py``, ``kinetics.py``, ``strg_json.py``); each returns a ``SplitIndex``.
+``ssv1.py``, ``kinetics.py``; a paper's own annotation formats live in its folder); each
+returns a ``SplitIndex``. A ``FrameNaming`` says how a frame folder names its files: each
+paper passes the naming of its own frame extraction.
 
 Official sample counts (``SPECS[name].expected``), with their sources:
 
@@ -128,15 +130,6 @@ class FrameNaming:
         """File name of frame ``index`` (0-based position)."""
         return self.pattern.replace("{vid}", video_id).format(index + self.start_number)
 
-
-# Frame-folder namings, as each official loader builds the file names.
-FRAME_NAMINGS: dict[str, FrameNaming] = {
-    "svit": FrameNaming("{:04d}.jpg", 1),  # eladb3/SViT Ssv2.get_frame_path
-    "kcenter": FrameNaming("{vid}_{:06d}.jpeg", 0),  # kcenter_video datasets/ssv2/ssv2.py
-    "strg_ssv2": FrameNaming("{:06d}.jpg", 1),  # jd730/STRG sthv2_image_name_formatter
-    "ssv1": FrameNaming("{:05d}.jpg", 1),  # 20BN v1 release; jd730 sthv1_image_name_formatter
-    "strg_kinetics": FrameNaming("image_{:05d}.jpg", 1),  # jd730 image_name_formatter
-}
 
 
 @dataclass

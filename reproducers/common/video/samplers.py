@@ -1,4 +1,7 @@
-"""Which frames (and which crop) each paper's official loader takes, as pure index functions.
+"""Which frames (and which crop) the official loaders take, as pure index functions.
+
+Generic formulas (PySlowFast / TSN segments, dense clips, crops and views); the index
+functions of one paper live in its folder (e.g. ``reproducers/strg/jd730_sampling.py``).
 
 Every function returns 0-based frame indices (``np.int64``) into the decoded video (or the
 sorted frame files), to pass to :func:`.decode.read_frames`. Training randomness comes from
@@ -37,7 +40,7 @@ def _uniform(rng: Rng, high: float) -> float:
     return float(g.uniform(0.0, high))
 
 
-def _randint(rng: Rng, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def randint(rng: Rng, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Integers uniform in [low, high] inclusive, elementwise (``random.randint``)."""
     g = _generator(rng)
     if isinstance(g, torch.Generator):
@@ -73,7 +76,7 @@ def ssv2_uniform_segments(num_frames: int, num_segments: int, *, train: bool,
     start = np.round(seg * i).astype(np.int64)
     end = np.round(seg * (i + 1)).astype(np.int64)
     if train:
-        return _randint(rng, start, end)
+        return randint(rng, start, end)
     return (start + end) // 2
 
 
@@ -161,110 +164,6 @@ def dense_clip_pyav(frame_pts: Sequence[int], duration_pts: int | None, header_f
         raise ValueError(f"dense_clip_pyav: empty pts window [{start_pts}, {end_pts}] "
                          f"(the official loader would fail and pick another video)")
     return first + _linspace_long(0.0, size - 1, clip_len, window - 1)
-
-
-# ---------------------------------------------------------------- paper recipes
-
-def svit_indices(box_entries: Sequence[dict], num_frames: int = 16, *, train: bool,
-                 rng: Rng = None) -> np.ndarray:
-    """SViT's SSv2 frames: segment sampling over the *box file's* length, mapped to files.
-
-    ``box_entries`` is the per-video Something-Else list (``bbox_jsons/<int(id)>.json``, one
-    entry per annotated frame). Segment indices (:func:`ssv2_uniform_segments` with
-    ``len(box_entries)``) select entries, and each entry's ``name`` (``"<vid>/0001.jpg"``)
-    gives the file: returned index = ``int(basename[:-4]) - 1``, so frame file
-    ``frames/<id>/{index + 1:04d}.jpg`` (``read_frames(dir, idx, pattern="{:04d}.jpg")``).
-    official: slowfast/datasets/ssv2.py::Ssv2.get_frames_list, ::get_seq_frames and
-    ::get_frame_path in eladb3/SViT.
-    """
-    if not box_entries:
-        raise ValueError("svit_indices: empty box list (SViT drops such videos: "
-                         "data/ssv2/empty_bbox_*.json)")
-    seq = ssv2_uniform_segments(len(box_entries), num_frames, train=train, rng=rng)
-    return np.array([int(box_entries[i]["name"].split("/")[-1][:-4]) - 1 for i in seq],
-                    dtype=np.int64)
-
-
-def kcenter_indices(num_frames: int, *, dataset: str, train: bool, rng: Rng = None,
-                    fps: float | None = None, stream: dict | None = None) -> np.ndarray:
-    """The 32 frames K-centered patch sampling builds its 32x14x14 patch grid from.
-
-    ``dataset="ssv2"``: 32 uniform segments over the frame count (train random, else middle).
-    ``dataset="kinetics"``: NUM_FRAMES 32, SAMPLING_RATE 8 at TARGET_FPS 30; train a random
-    start, val *and* test start at frame 0 (1 temporal view: ``delta * 0 / 1``). Give
-    ``stream`` (the :func:`.decode.video_info` dict) to reproduce the official PyAV window
-    exactly (:func:`dense_clip_pyav`); otherwise the decode-all formula (:func:`dense_clip`).
-    official: kcenter_transformer/datasets/ssv2/ssv2.py and kinetics/kinetics_mp4.py +
-    kinetics/decoder.py in kami93/kcenter_video.
-    """
-    if dataset == "ssv2":
-        return ssv2_uniform_segments(num_frames, 32, train=train, rng=rng)
-    if dataset != "kinetics":
-        raise ValueError(f"kcenter_indices: dataset must be 'ssv2' or 'kinetics', got {dataset!r}")
-    if stream is not None:
-        return dense_clip_pyav(stream["pts"], stream["duration_pts"], stream["header_frames"],
-                               32, 8, train=train, rng=rng, fps=stream["fps"])
-    return dense_clip(num_frames, 32, 8, train=train, rng=rng, fps=fps)
-
-
-def kcenter_patch_coords(num_frames: int = 32, crop_size: int = 224, patch_size: int = 16,
-                         std: float = 0.5) -> np.ndarray:
-    """The (t, h, w) coordinates kcenter appends to every 16x16 patch: float32
-    ``[T, crop/patch, crop/patch, 3]``, ``t = linspace(-R_t/2, R_t/2, T)`` with
-    ``R_t = sqrt(patch)/std`` and ``h, w = linspace(-R_s/2, R_s/2, n)`` with
-    ``R_s = sqrt(patch/2)/std`` (8.0 and 5.657 for the released configs).
-    official: kcenter_transformer/datasets/kinetics/kinetics_patch.py in kami93/kcenter_video.
-    """
-    n = crop_size // patch_size
-    r_t, r_s = np.sqrt(patch_size) / std, np.sqrt(patch_size / 2) / std
-    t = torch.linspace(-r_t / 2, r_t / 2, num_frames)
-    s = torch.linspace(-r_s / 2, r_s / 2, n)
-    grid = torch.stack(torch.meshgrid(t, s, s, indexing="ij"), dim=-1)
-    return grid.numpy()
-
-
-def strg_indices(num_frames: int, clip_len: int = 32, *, mode: str, rng: Rng = None,
-                 n_val_samples: int = 3, inference_stride: int = 0,
-                 t_stride: int = 1) -> np.ndarray:
-    """jd730/STRG's (kenshohara 3D-ResNets') temporal transforms, 0-based, ``[clips, clip_len]``.
-
-    Frames are first subsampled by ``t_stride``. ``mode="train"``: TemporalRandomCrop, one
-    run of consecutive frames starting uniformly in ``[0, max(0, n - clip_len - 1)]`` (the
-    last possible start is never drawn), loop-padded. ``"val"``: TemporalEvenCrop, starts
-    every ``max(1, ceil((n - 1 - clip_len) / (n_val_samples - 1)))`` frames, at most
-    ``n_val_samples`` clips, stopping after the first loop-padded one. ``"inference"``:
-    SlidingWindow with ``inference_stride`` (0 = clip_len), stopping after the first padded
-    window. Loop padding repeats the clip cyclically. official: temporal_transforms.py in
-    jd730/STRG.
-    """
-    frames = list(range(num_frames))[::t_stride]
-    if not frames:
-        raise ValueError(f"strg_indices: num_frames={num_frames} must be >= 1")
-
-    def loop(clip: list[int]) -> list[int]:
-        return [clip[i % len(clip)] for i in range(clip_len)]
-
-    n = len(frames)
-    if mode == "train":
-        begin = int(_randint(rng, np.array([0]), np.array([max(0, n - clip_len - 1)]))[0])
-        return np.array([loop(frames[begin:begin + clip_len])], dtype=np.int64)
-    if mode == "val":
-        if n_val_samples < 2:
-            raise ValueError("strg_indices: n_val_samples must be >= 2 (the official "
-                             "TemporalEvenCrop divides by n_val_samples - 1)")
-        step = max(1, -(-(n - 1 - clip_len) // (n_val_samples - 1)))
-        starts, limit = frames[::step], n_val_samples
-    elif mode == "inference":
-        starts, limit = frames[::inference_stride or clip_len], len(frames)
-    else:
-        raise ValueError(f"strg_indices: mode must be train, val or inference, got {mode!r}")
-    out = []
-    for s in starts[:limit]:
-        clip = list(range(s, min(frames[-1] + 1, s + clip_len)))
-        out.append(loop(clip))
-        if len(clip) < clip_len:
-            break
-    return np.array(out, dtype=np.int64)
 
 
 # ---------------------------------------------------------------- spatial crops and views

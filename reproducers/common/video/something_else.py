@@ -1,4 +1,4 @@
-"""Something-Else ground-truth boxes for SSv2 videos, as the official release and SViT store them.
+"""Something-Else ground-truth boxes for SSv2 videos: the official release and per-video files.
 
 Official release (joaanna/something_else README and its ``annotations.json`` sample): files
 ``bounding_box_smthsmth_part{1..4}.json``, each {video id: [frame entry, ...]}; a frame entry is
@@ -9,24 +9,20 @@ Official release (joaanna/something_else README and its ``annotations.json`` sam
 
 The annotations assume the videos are burst into frames at 12 fps (same README).
 
-SViT (eladb3/SViT ``slowfast/datasets/ssv2.py`` and ``ssv2_frames.py``) reads one file per
-video, ``<root>/bbox_jsons/<int(id)>.json`` holding that video's list; its *length* is the
-video length used for segment sampling and sampled entry ``i`` reads the jpg numbered as in
-``entry["name"]`` (``frames/<id>/%04d.jpg``). ``svit_slot_boxes`` gives the per-frame
-[hand, hand, object, object] box layout SViT builds before its HAOG matching.
+A per-video file (``write_per_video_files``: ``<int(id)>.json``) holds one video's list of
+frame entries unchanged, as eladb3/SViT stores them; how a paper samples and lays out the
+boxes lives in that paper's folder (``reproducers/svit/ssv2_layout.py``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from reproducers.common.video.formats import VideoSample, entry_error, load_json
+from reproducers.common.video.formats import entry_error, load_json
 from reproducers.harness.errors import UserError
 
 _FRAME_NAME = re.compile(r"(\d+)\.jpg$")
@@ -76,17 +72,12 @@ def parse_video_boxes(entries: object, path: Path, video_id: str | None = None
             std = lab.get("standard_category")
             if not isinstance(std, str):
                 raise entry_error(path, lwhere, "has no 'standard_category' ('hand' or an "
-                                  "object id; SViT needs it)", _FIX)
+                                  "object id; it tells hands from objects)", _FIX)
             boxes.append(Box(str(lab.get("category", "")), std,
                              (float(box["x1"]), float(box["y1"]), float(box["x2"]),
                               float(box["y2"]))))
         frames.append(FrameBoxes(name, int(m.group(1)), tuple(boxes)))
     return frames
-
-
-def box_file_path(root: Path, video_id: str) -> Path:
-    """SViT's per-video file: ``<root>/bbox_jsons/<int(id)>.json``."""
-    return Path(root) / "bbox_jsons" / f"{int(video_id)}.json"
 
 
 def read_box_file(path: Path) -> list[FrameBoxes]:
@@ -105,9 +96,9 @@ def read_release(path: Path) -> dict[str, list[FrameBoxes]]:
 
 
 def write_per_video_files(release_paths: Iterable[Path], out_dir: Path) -> int:
-    """Split release parts into SViT's ``bbox_jsons/<int(id)>.json`` files; returns the count.
-
-    The files keep the release's entries unchanged (SViT's exact split is not published).
+    """Split release parts into one ``<out_dir>/<int(id)>.json`` file per video (eladb3/SViT's
+    ``bbox_jsons``); returns the count. The files keep the release's entries unchanged
+    (SViT's exact split is not published).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,51 +112,3 @@ def write_per_video_files(release_paths: Iterable[Path], out_dir: Path) -> int:
             (out_dir / f"{int(vid)}.json").write_text(json.dumps(entries))
             n += 1
     return n
-
-
-def svit_frame_map(frames: Sequence[FrameBoxes]) -> tuple[int, ...]:
-    """Sampled entry i -> 0-based frame position (``int(NNNN) - 1``), as SViT's loader maps it."""
-    return tuple(f.frame_number - 1 for f in frames)
-
-
-def svit_slot_boxes(frame: FrameBoxes) -> np.ndarray:
-    """(4, 4) xyxy boxes in SViT's slot order [hand, hand, object, object]; zeros when absent.
-
-    The first two hands and the first two objects of ``labels`` fill the slots in order
-    (SViT ``Ssv2_frames.get_boxes``, per frame, before ``box_ops.match_haog``).
-    """
-    out = np.zeros((4, 4), dtype=np.float32)
-    count = {"hand": 0, "obj": 0}
-    offset = {"hand": 0, "obj": 2}
-    for box in frame.boxes:
-        cat = "hand" if box.standard_category == "hand" else "obj"
-        if count[cat] > 1:
-            continue
-        out[offset[cat] + count[cat]] = box.xyxy
-        count[cat] += 1
-    return out
-
-
-def attach_svit_boxes(samples: Iterable[VideoSample], root: Path,
-                      boxes: Mapping[str, Sequence[FrameBoxes]] | None = None
-                      ) -> tuple[list[VideoSample], list[str]]:
-    """Give each sample SViT's length and frame map from its box file.
-
-    Returns (samples that have a box file, ids without one). ``boxes`` may hold already
-    parsed lists keyed by video id (otherwise ``bbox_jsons/<int(id)>.json`` is read).
-    """
-    kept, no_boxes = [], []
-    for s in samples:
-        if boxes is not None and s.video_id in boxes:
-            frames = list(boxes[s.video_id])
-        else:
-            path = box_file_path(root, s.video_id)
-            if not path.is_file():
-                no_boxes.append(s.video_id)
-                continue
-            frames = read_box_file(path)
-        if not frames:
-            no_boxes.append(s.video_id)
-            continue
-        kept.append(replace(s, num_frames=len(frames), frame_map=svit_frame_map(frames)))
-    return kept, no_boxes

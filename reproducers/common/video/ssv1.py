@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reproducers.common.video.formats import (
-    FRAME_NAMINGS,
+    FrameNaming,
     SplitIndex,
     VideoSample,
     entry_error,
@@ -26,6 +26,7 @@ from reproducers.harness.errors import UserError
 LABEL_FILES = ("something-something-v1-labels.csv", "category.txt",
                "annotations/something-something-v1-labels.csv")
 FRAME_DIRS = ("20bn-something-something-v1", "frames", "img")
+FRAMES = FrameNaming("{:05d}.jpg", 1)  # the release's names (jd730 sthv1_image_name_formatter)
 
 
 def split_files(split: str) -> tuple[str, ...]:
@@ -96,7 +97,7 @@ def build_split(root: Path, split: str, *, frames_dir: Path | None = None,
         path = Path(frames_dir) / vid
         if path.is_dir():
             samples.append(VideoSample(vid, path, label,
-                                       read_kwargs=FRAME_NAMINGS["ssv1"].read_kwargs(vid)))
+                                       read_kwargs=FRAMES.read_kwargs(vid)))
         else:
             missing.append(vid)
             missing_paths.append(str(path))

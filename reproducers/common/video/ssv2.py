@@ -1,4 +1,4 @@
-"""Something-Something v2: the official label/split json files and each paper's video layout.
+"""Something-Something v2: the official label/split json files and the video folders.
 
 Official release (20BN, ``labels/`` folder of the download; the papers' loaders rename the
 files to ``something-something-v2-*.json``):
@@ -11,14 +11,9 @@ files to ``something-something-v2-*.json``):
 The class of an entry is ``labels[template without "[" and "]"]`` (eladb3/SViT and
 kami93/kcenter_video ``datasets/ssv2*.py``; jd730/STRG ``util_scripts/sthv2_json.py``).
 
-Video layouts (``formats.FRAME_NAMINGS`` for frame folders, as the official code names them):
-
-- ``webm``: ``<videos_dir>/<id>.webm``, the 20BN release;
-- ``svit``: ``<root>/frames/<id>/%04d.jpg``, 1-based (eladb3/SViT ``Ssv2.get_frame_path``;
-  which files are read comes from the Something-Else box json, see ``something_else.py``);
-- ``kcenter``: ``<dir>/<id>/<id>_%06d.jpeg``, 0-based (kcenter_video ``datasets/ssv2/ssv2.py``);
-- ``strg``: ``<dir>/<id>/%06d.jpg``, 1-based (jd730/STRG ``sthv2_image_name_formatter`` and
-  ``util_scripts/vid2img_sthv2.py``).
+Videos: ``<videos_dir>/<id>.webm``, the 20BN release (``naming=None``), or frame folders
+``<videos_dir>/<id>/`` whose files a ``formats.FrameNaming`` names: each paper extracts the
+frames its own way and passes its naming (e.g. ``reproducers/kcenter/data.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from reproducers.common.video.formats import (
-    FRAME_NAMINGS,
+    FrameNaming,
     SplitIndex,
     VideoSample,
     entry_error,
@@ -40,9 +35,8 @@ from reproducers.harness.errors import UserError
 
 NUM_CLASSES = 174
 
-
-LAYOUTS = ("webm", "svit", "kcenter", "strg")
-NAMING_OF_LAYOUT = {"svit": "svit", "kcenter": "kcenter", "strg": "strg_ssv2"}
+WEBM_DIRS = ("20bn-something-something-v2", "videos")
+FRAME_DIRS = ("frames", "train_test", "img")
 
 LABEL_FILES = ("labels/labels.json", "labels.json", "something-something-v2-labels.json",
                "annotations/something-something-v2-labels.json",
@@ -107,36 +101,31 @@ def read_split(path: Path, labels: dict[str, int] | None) -> list[tuple[str, int
     return out
 
 
-def videos_dir_for(root: Path, layout: str) -> Path:
-    """The default folder holding the videos (or frame folders) of ``layout`` under ``root``."""
-    if layout not in LAYOUTS:
-        raise UserError(f"unknown SSv2 layout {layout!r}: use one of {', '.join(LAYOUTS)}")
-    if layout == "svit":
-        return Path(root) / "frames"
-    names = (("20bn-something-something-v2", "videos") if layout == "webm"
-             else ("frames", "train_test", "img"))
-    for c in names:
+def videos_dir_for(root: Path, frames: bool) -> Path:
+    """The default folder under ``root`` holding the webm videos or (``frames``) the frame
+    folders: the first of ``WEBM_DIRS`` / ``FRAME_DIRS`` that exists, else ``root``."""
+    for c in FRAME_DIRS if frames else WEBM_DIRS:
         if (Path(root) / c).is_dir():
             return Path(root) / c
     return Path(root)
 
 
-def video_path(videos_dir: Path, video_id: str, layout: str) -> Path:
-    """``<videos_dir>/<id>.webm`` for the webm layout, ``<videos_dir>/<id>`` for frame folders."""
-    return Path(videos_dir) / (f"{video_id}.webm" if layout == "webm" else video_id)
+def video_path(videos_dir: Path, video_id: str, frames: bool) -> Path:
+    """``<videos_dir>/<id>.webm``, or ``<videos_dir>/<id>`` for frame folders."""
+    return Path(videos_dir) / (video_id if frames else f"{video_id}.webm")
 
 
-def build_split(root: Path, split: str, *, layout: str = "webm", videos_dir: Path | None = None,
-                labels_path: Path | None = None, split_path: Path | None = None,
-                exclude_ids: Iterable[str] = ()) -> SplitIndex:
+def build_split(root: Path, split: str, *, naming: FrameNaming | None = None,
+                videos_dir: Path | None = None, labels_path: Path | None = None,
+                split_path: Path | None = None, exclude_ids: Iterable[str] = ()) -> SplitIndex:
     """Samples of ``split`` ("train", "validation" or "test") present on disk.
 
-    ``exclude_ids`` drops ids before anything else (SViT's ``empty_bbox_{train,val}.json``);
-    ids whose video is absent go to ``missing_ids``.
+    ``naming``: the frame folders' file naming (None: the release's webm videos).
+    ``exclude_ids`` drops ids before anything else (e.g. a paper's list of videos without
+    boxes); ids whose video is absent go to ``missing_ids``.
     """
     root = Path(root)
-    if layout not in LAYOUTS:
-        raise UserError(f"unknown SSv2 layout {layout!r}: use one of {', '.join(LAYOUTS)}")
+    frames = naming is not None
     split = {"val": "validation"}.get(split, split)
     if split not in ("train", "validation", "test"):
         raise UserError(f"unknown SSv2 split {split!r}: use train, validation or test")
@@ -147,16 +136,15 @@ def build_split(root: Path, split: str, *, layout: str = "webm", videos_dir: Pat
         names = [n for n, _ in sorted(labels.items(), key=lambda kv: kv[1])]
     entries = read_split(split_path or find_file(root, split_files(split), f"SSv2 {split} file"),
                          labels)
-    base = Path(videos_dir) if videos_dir is not None else videos_dir_for(root, layout)
+    base = Path(videos_dir) if videos_dir is not None else videos_dir_for(root, frames)
     excluded = set(map(str, exclude_ids))
     samples, missing, missing_paths = [], [], []
     for vid, label in entries:
         if vid in excluded:
             continue
-        path = video_path(base, vid, layout)
+        path = video_path(base, vid, frames)
         if path.exists():
-            naming = NAMING_OF_LAYOUT.get(layout)
-            kwargs = FRAME_NAMINGS[naming].read_kwargs(vid) if naming else {}
+            kwargs = naming.read_kwargs(vid) if frames else {}
             samples.append(VideoSample(vid, path, label, read_kwargs=kwargs))
         else:
             missing.append(vid)

@@ -89,8 +89,8 @@ def _append_box(boxes: list | None, mask: np.ndarray) -> None:
                  (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)))
 
 
-def _clips(n_per_class: int, frames: int, size: int, rng: np.random.Generator, classes: int,
-           boxes: list | None = None):
+def labelled_clips(n_per_class: int, frames: int, size: int, rng: np.random.Generator,
+                   classes: int, boxes: list | None = None):
     """(label, object name, clip); ``boxes`` (a list) is refilled with each clip's boxes."""
     for _ in range(n_per_class):
         for label in range(classes):
@@ -150,7 +150,7 @@ def _vp_codec() -> str:
     return "libvpx-vp9" if "libvpx-vp9" in av.codecs_available else "libvpx"
 
 
-def _ssv2_entry(vid: str, label: int, obj: str) -> dict:
+def ssv2_entry(vid: str, label: int, obj: str) -> dict:
     template = TEMPLATES[label]
     return {"id": vid, "label": template.replace("[something]", obj).lower(),
             "template": template, "placeholders": [obj]}
@@ -171,17 +171,17 @@ def write_ssv2_synthetic(root, n_per_class: int = 4, frames: int = 24, size: int
     labels_dir.mkdir(parents=True, exist_ok=True)
     codec, next_id, paths = _vp_codec(), 1, {"root": root, "videos": videos}
     labels = {TEMPLATES[c].replace("[", "").replace("]", ""): str(c) for c in range(classes)}
-    _write_json(labels_dir / "labels.json", labels)
+    write_json(labels_dir / "labels.json", labels)
     paths["labels"] = labels_dir / "labels.json"
     for split, n in (("train", n_per_class), ("validation", n_val_per_class or n_per_class)):
         entries = []
-        for label, obj, clip in _clips(n, frames, size, rng, classes):
+        for label, obj, clip in labelled_clips(n, frames, size, rng, classes):
             vid = str(next_id)
             next_id += 1
             write_video(videos / f"{vid}.webm", clip, fps=fps, codec=codec)
-            entries.append(_ssv2_entry(vid, label, obj))
+            entries.append(ssv2_entry(vid, label, obj))
         paths[split] = labels_dir / f"{split}.json"
-        _write_json(paths[split], entries)
+        write_json(paths[split], entries)
     return paths
 
 
@@ -205,7 +205,7 @@ def write_frame_folders(root, n_per_class: int = 4, frames: int = 24, size: int 
     next_id = 1
     for split, n in (("train", n_per_class), ("validation", n_val_per_class or n_per_class)):
         lines = []
-        for label, _, clip in _clips(n, frames, size, rng, classes):
+        for label, _, clip in labelled_clips(n, frames, size, rng, classes):
             vdir = frames_dir / str(next_id)
             vdir.mkdir(exist_ok=True)
             for i, frame in enumerate(clip):
@@ -234,7 +234,7 @@ def write_kinetics_synthetic(root, n_per_class: int = 4, frames: int = 30, size:
         vdir = root / split
         vdir.mkdir(parents=True, exist_ok=True)
         rows = []
-        for label, _, clip in _clips(n, frames, size, rng, classes):
+        for label, _, clip in labelled_clips(n, frames, size, rng, classes):
             yid = "".join(rng.choice(alphabet, 11))
             start = int(rng.integers(0, 300))
             write_video(vdir / f"{yid}_{start:06d}_{start + 10:06d}.mp4", clip, fps=fps,
@@ -250,66 +250,5 @@ def write_kinetics_synthetic(root, n_per_class: int = 4, frames: int = 30, size:
     return paths
 
 
-def _write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=1) + "\n")
-
-
-def _box_entry(vid: str, index: int, obj: tuple[float, ...] | None, category: str) -> dict:
-    labels = []
-    if obj is not None:
-        x1, y1, x2, y2 = obj
-        labels.append({"box2d": {"x1": x1, "y1": y1, "x2": x2, "y2": y2},
-                       "category": category, "standard_category": "0000"})
-        # a "hand" holding it: a box on the object's upper-left corner (not drawn)
-        hx, hy = max(x1 - 4.0, 0.0), max(y1 - 4.0, 0.0)
-        labels.append({"box2d": {"x1": hx, "y1": hy, "x2": hx + 10.0, "y2": hy + 10.0},
-                       "category": "hand", "standard_category": "hand"})
-    return {"name": f"{vid}/{index + 1:04d}.jpg", "labels": labels,
-            "gt_placeholders": [category], "nr_instances": len(labels)}
-
-
-def write_svit_synthetic(root, n_per_class: int = 4, frames: int = 24, size: int = 64,
-                         seed: int = 0, *, n_val_per_class: int | None = None, classes: int = 4,
-                         empty_every: int = 8, quality: int = 95) -> dict[str, Path]:
-    """SSv2 as eladb3/SViT reads it, with Something-Else boxes:
-    ``sm/annotations/something-something-v2-labels.json``,
-    ``json_files/something-something-v2-{train,validation}.json``, ``frames/<id>/%04d.jpg``
-    (1-based JPEG) and ``bbox_jsons/<id>.json`` (one entry per frame: the square's box as
-    object ``0000`` and a hand box at its corner). Every ``empty_every``-th video gets an
-    empty box list and is listed in ``empty_bbox_{train,val}.json`` (SViT drops such videos),
-    so the full and box-filtered evaluation sets differ. Returns the paths under keys
-    ``root, frames, labels, train, validation, empty_train, empty_val``."""
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    frames_dir, boxes_dir = root / "frames", root / "bbox_jsons"
-    labels_path = root / "sm" / "annotations" / "something-something-v2-labels.json"
-    for d in (frames_dir, boxes_dir, labels_path.parent, root / "json_files"):
-        d.mkdir(parents=True, exist_ok=True)
-    labels = {TEMPLATES[c].replace("[", "").replace("]", ""): str(c) for c in range(classes)}
-    _write_json(labels_path, labels)
-    paths = {"root": root, "frames": frames_dir, "labels": labels_path}
-    next_id = 1
-    for split, n, empty_key in (("train", n_per_class, "empty_train"),
-                                ("validation", n_val_per_class or n_per_class, "empty_val")):
-        entries, empty, clip_boxes = [], [], []
-        for k, (label, obj, clip) in enumerate(_clips(n, frames, size, rng, classes,
-                                                      clip_boxes)):
-            vid = str(next_id)
-            next_id += 1
-            vdir = frames_dir / vid
-            vdir.mkdir(exist_ok=True)
-            for i, frame in enumerate(clip):
-                Image.fromarray(frame).save(vdir / f"{i + 1:04d}.jpg", quality=quality)
-            if empty_every and k % empty_every == empty_every - 1:
-                boxes: list = []
-                empty.append(vid)
-            else:
-                boxes = [_box_entry(vid, i, b, obj) for i, b in enumerate(clip_boxes)]
-            _write_json(boxes_dir / f"{vid}.json", boxes)
-            entries.append(_ssv2_entry(vid, label, obj))
-        paths[split] = root / "json_files" / f"something-something-v2-{split}.json"
-        _write_json(paths[split], entries)
-        name = "empty_bbox_train.json" if split == "train" else "empty_bbox_val.json"
-        paths[empty_key] = root / name
-        _write_json(paths[empty_key], empty)
-    return paths

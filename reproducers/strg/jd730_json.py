@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reproducers.common.video import ssv1
 from reproducers.common.video.formats import (
-    FRAME_NAMINGS,
+    FrameNaming,
     SplitIndex,
     VideoSample,
     entry_error,
@@ -52,24 +53,25 @@ def read_json(path: Path) -> tuple[list[str], dict]:
     return labels, data["database"]
 
 
-NAMING_OF_DATASET = {"k700": "strg_kinetics", "k400": "strg_kinetics", "ssv1": "ssv1",
-                     "ssv2": "strg_ssv2"}
+# Frame namings of jd730's extractions, as its loaders build the file names.
+KINETICS_FRAMES = FrameNaming("image_{:05d}.jpg", 1)  # jd730 image_name_formatter
+SSV2_FRAMES = FrameNaming("{:06d}.jpg", 1)  # jd730 sthv2_image_name_formatter
+NAMING_OF_DATASET = {"k700": KINETICS_FRAMES, "k400": KINETICS_FRAMES, "ssv1": ssv1.FRAMES,
+                     "ssv2": SSV2_FRAMES}
 
 
 def build_split(json_path: Path, subset: str, *, root: Path, dataset: str | None = None,
-                naming: str | None = None) -> SplitIndex:
+                naming: FrameNaming | None = None) -> SplitIndex:
     """Samples of ``subset`` ("training"/"validation"/"testing", or train/val/test).
 
     ``dataset`` ("k700", "ssv1", "ssv2") selects the official count for the fingerprint and
-    the frame naming (``formats.FRAME_NAMINGS``; ``naming`` overrides it).
+    the frame naming (``NAMING_OF_DATASET``, Kinetics' by default; ``naming`` overrides it).
     """
     json_path, root = Path(json_path), Path(root)
     subset = {"train": "training", "val": "validation", "test": "testing"}.get(subset, subset)
     if subset not in SUBSETS:
         raise UserError(f"unknown STRG subset {subset!r}: use training, validation or testing")
-    naming = naming or NAMING_OF_DATASET.get(dataset or "", "strg_kinetics")
-    if naming not in FRAME_NAMINGS:
-        raise UserError(f"unknown frame naming {naming!r}: use one of {sorted(FRAME_NAMINGS)}")
+    naming = naming or NAMING_OF_DATASET.get(dataset or "", KINETICS_FRAMES)
     labels, database = read_json(json_path)
     index = {n: i for i, n in enumerate(labels)}
     samples, missing, missing_paths = [], [], []
@@ -109,5 +111,5 @@ def build_split(json_path: Path, subset: str, *, root: Path, dataset: str | None
         frame_map = None if seg[0] == 1 else tuple(range(seg[0] - 1, seg[1] - 1))
         samples.append(VideoSample(str(vid), path, -1 if name is None else index[name],
                                    num_frames=seg[1] - seg[0], frame_map=frame_map,
-                                   read_kwargs=FRAME_NAMINGS[naming].read_kwargs(str(vid))))
+                                   read_kwargs=naming.read_kwargs(str(vid))))
     return SplitIndex(samples, missing, expected_count(dataset, subset), labels, missing_paths)
