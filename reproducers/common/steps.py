@@ -57,7 +57,7 @@ class Binding:
     world: int
     seed: int
     pin_memory: bool
-    log: Callable[[str], None]
+    log: Callable[[str], None]  # lines for the run's log (rank 0 prints them)
 
 
 @dataclass(frozen=True)

@@ -189,9 +189,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
     strategy, out_dir, main = as_strategy(step), Path(out_dir), dist.is_main
     say = log if main else (lambda _msg: None)
     pin = cfg.pin_memory and dist.device.startswith("cuda")
-    shard = strategy.bind(Binding(dist.rank, dist.world_size, cfg.seed, pin, say))
+    notes: list[str] = []  # the strategy's lines, logged after the batch plan
+    shard = strategy.bind(Binding(dist.rank, dist.world_size, cfg.seed, pin, notes.append))
     plan = cfg.plan(shard.world)
-    say(plan.summary())
+    for line in [plan.summary(), *notes]:
+        say(line)
     if plan.mismatch:
         say(f"WARNING: {plan.mismatch}")
     if main:

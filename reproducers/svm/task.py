@@ -4,7 +4,7 @@ Training (yuzhms/Streaming-Video-Model ``configs/mot/svm/svm_base.py``,
 ``mmtrack/core/runner/seq_runner.py``, ``tools/train.py``):
 
 - each batch holds clips of 2 frames; every frame gets its own forward, backward and AdamW
-  step, in order (``common.trainer.Sequence``); the backbone memory is cleared after every
+  step, in order (``common.steps.PerFrameSequenceStep``); the backbone memory is cleared after every
   clip batch; with accumulation (fewer GPUs than declared) each micro-batch keeps its own
   memory between its frames;
 - AdamW 2.5e-4, wd 0.05, the first-match ``custom_keys`` groups (``optim.param_groups``),

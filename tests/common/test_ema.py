@@ -45,10 +45,10 @@ def test_timm_first_update_copies_then_constant_decay():
 
 
 def test_yolox_decay_follows_mmdet_exp_momentum():
-    ema = YoloxEma(momentum=1e-4, total_iter=2000)
-    for step in (1, 2, 2000, 10**6):
-        assert ema.decay_at(step) == 1.0 - yolox_ema_momentum(step - 1, 1e-4, 2000)
-    assert yolox_ema_momentum(0) == (1 - 1e-4) * math.exp(-1 / 2000) + 1e-4
+    ema = YoloxEma(momentum=1e-4, total_iter=2000)  # mmdet's defaults
+    for step, share in ((1, math.exp(-1 / 2000)), (2000, math.exp(-1)), (10**6, 0.0)):
+        assert ema.decay_at(step) == pytest.approx(1 - ((1 - 1e-4) * share + 1e-4), abs=1e-15)
+    assert ema.decay_at(3) == 1.0 - yolox_ema_momentum(2)  # step is 1-based, mmdet's it 0-based
     got = _averages(YoloxEma(momentum=0.1, total_iter=1), [1.0])
     m = (1 - 0.1) * math.exp(-1) + 0.1  # the new weights' share at iteration 0
     assert got[0] == pytest.approx(m * 1.0, abs=1e-7)
