@@ -7,8 +7,11 @@ load videos and compute only the classification loss. DDP *averages* the gradien
 optimizer step the update is ``7/8 * grad(mean video loss) + 1/8 * grad(mean image loss)``.
 
 ``AuxStream`` states that split as data: the auxiliary dataset, its global batch, its share
-``weight`` of the gradient (1/8) and how many ranks are dedicated to it. The trainer
-(``trainer.fit``) then keeps the same effective update on any world size:
+``weight`` of the gradient (1/8) and how many ranks are dedicated to it.
+``AuxStreamStep(inner, stream)`` is the step strategy (``steps``) that adds it to every
+optimizer step of ``inner`` (``PlainStep`` for SViT; a ``PerFrameSequenceStep`` works too:
+one auxiliary micro-batch per frame step), keeping the same effective update on any world
+size:
 
 - **dedicated** (``dedicated_ranks = k`` and more than ``k`` processes): the last ``k`` ranks
   train only the auxiliary stream, the others only the main one; each rank's loss is scaled
@@ -35,6 +38,7 @@ from torch.utils.data import DataLoader, default_collate
 from reproducers.harness.errors import UserError
 
 from .distributed import SeededSamples
+from .steps import Binding, MicroBatch, Shard, as_strategy
 
 
 @dataclass
@@ -142,3 +146,56 @@ def aux_loader(aux: AuxStream, sampler: CyclingBatchSampler, seed: int,
     return DataLoader(SeededSamples(aux.dataset, seed), batch_sampler=sampler,
                       num_workers=aux.num_workers, collate_fn=aux.collate_fn or default_collate,
                       pin_memory=pin_memory, **kwargs)
+
+
+class AuxStreamStep:
+    """``inner``'s optimizer steps plus one auxiliary micro-batch each (see the module doc).
+
+    On a dedicated auxiliary rank ``inner`` gets no main batches and the rank makes the same
+    number of optimizer steps with only its auxiliary micro-batch; the auxiliary sampler
+    advances one global batch per optimizer step, so resume stays exact."""
+
+    def __init__(self, inner, stream: AuxStream):
+        inner = as_strategy(inner)
+        if isinstance(inner, AuxStreamStep):
+            raise UserError(f"{stream.name} stream: one auxiliary stream per run ("
+                            f"{inner.stream.name} is already one); merge them into one dataset")
+        self.inner, self.stream = inner, stream
+        self.steps_per_batch = inner.steps_per_batch
+        self.roles: Roles | None = None
+        self._sampler = self._loader = self._batches = None
+
+    def bind(self, run: Binding) -> Shard:
+        aux, roles = self.stream, plan_roles(self.stream, run.rank, run.world)
+        self.roles = roles
+        run.log(roles.describe(aux.name) + f"; {aux.name} global batch {aux.global_batch}")
+        self._sampler = CyclingBatchSampler(len(aux.dataset), aux.global_batch,
+                                            rank=roles.aux_rank, world=roles.aux_world,
+                                            seed=run.seed)
+        if roles.trains_aux:
+            self._loader = aux_loader(aux, self._sampler, run.seed, pin_memory=run.pin_memory)
+        inner = self.inner.bind(Binding(roles.main_rank, roles.main_world, run.seed,
+                                        run.pin_memory, run.log))
+        return Shard(inner.rank, inner.world, inner.trains and roles.trains_main)
+
+    def start_epoch(self, epoch: int, step_in_epoch: int) -> None:
+        self.inner.start_epoch(epoch, step_in_epoch)
+        if self._loader is not None:
+            self._sampler.set_epoch(epoch)
+            self._sampler.set_start_step(step_in_epoch * self.steps_per_batch)
+            self._batches = iter(self._loader)
+
+    def end_epoch(self) -> None:
+        self.inner.end_epoch()
+        self._batches = None
+
+    def steps(self, model, batches):
+        roles, fn = self.roles, self.stream.step_loss
+        for step in self.inner.steps(model, batches if roles.trains_main else []):
+            micro = [MicroBatch(mb.loss, mb.scale * roles.main_scale, mb.div, mb.before, mb.after)
+                     for mb in step] if roles.trains_main else []
+            if roles.trains_aux:
+                batch = next(self._batches)
+                micro.append(MicroBatch(lambda m, b=batch: fn(m, b), roles.aux_scale, 1))
+            yield micro
+

@@ -4,24 +4,19 @@
 submitit / SLURM (``distributed.init_distributed``): DDP when more than one process
 (``no_sync`` on all but the last micro-batch of a step), the recipe's global batch kept on
 fewer GPUs by gradient accumulation (each micro-batch loss divided by ``accum``), AMP (bf16,
-or fp16 with a GradScaler), gradient clipping, an EMA of the weights, optional torch.compile
-and channels_last, per-step CSV/TensorBoard logs and a progress bar (rank 0; plain lines in
-a captured log: ``progress``).
+or fp16 with a GradScaler), gradient clipping, optional torch.compile and channels_last,
+per-step CSV/TensorBoard logs and a progress bar (rank 0; plain lines in a captured log:
+``progress``).
 
-EMA (timm ``ModelEmaV3`` over the whole state dict, updated after every optimizer step):
-``ema_mode="constant"``: ``ema = decay * ema + (1 - decay) * w`` from the initial weights
-(the semantics of timm ``ModelEma``/``ModelEmaV2``, which DeiT-style scripts update once
-per optimizer step); ``"timm"``: timm
-train.py's ``update(model, step=global_step)``: the first update copies the weights, then the
-constant decay; ``"timm_warmup"``: the same with ``use_warmup`` (decay ramps up to ``decay``);
-``"yolox"``: mmdet's ``ExpMomentumEMAHook`` (YOLOX), the weight of the new value at optimizer
-step ``it`` (0-based) is ``(1 - m) * exp(-(it + 1) / 2000) + m`` with ``m = 1 - ema_decay``.
+The loop is the same for every paper; what differs enters as parts:
 
-Sequences (``Sequence``; mmtrack's ``SeqEpochBasedRunner`` that the Streaming Video Model
-trains with): every sample is a clip of ``frames`` frames and each frame gets its own forward,
-backward and optimizer step, in order; scheduler, EMA and step logs count these frame steps.
-The hooks let a model with state across frames (S-ViT's memory) keep one state per
-micro-batch when the global batch is accumulated, and reset it after each clip batch.
+- the step strategy (``steps``): how one global batch becomes backward passes and optimizer
+  steps: ``PlainStep(step_loss)`` (a bare ``step_loss`` function means that),
+  ``PerFrameSequenceStep`` (one optimizer step per clip frame: the Streaming Video Model),
+  ``aux_stream.AuxStreamStep(inner, stream)`` (SViT's auxiliary image stream added to
+  ``inner``'s steps); scheduler, EMA and step logs count optimizer steps;
+- the EMA (``ema``: ``Ema``, ``TimmEma``, ``YoloxEma``), updated after every optimizer step
+  with its 1-based global index.
 
 Data: ``distributed.train_loader`` over a ``GlobalBatchSampler`` (one permutation per epoch
 from ``seed + epoch``, independent of the world size) with every sample's randomness seeded
@@ -56,7 +51,7 @@ import torch
 from reproducers.harness.errors import UserError
 
 from . import checkpointing as ck
-from .aux_stream import AuxStream, CyclingBatchSampler, aux_loader, plan_roles
+from .aux_stream import AuxStream, AuxStreamStep
 from .distributed import (
     DistEnv,
     GlobalBatchSampler,
@@ -67,6 +62,7 @@ from .distributed import (
     distributed_evaluate,
     train_loader,
 )
+from .ema import Ema, TimmEma, YoloxEma
 from .progress import progress
 from .schedules import (
     BatchPlan,
@@ -76,29 +72,16 @@ from .schedules import (
     warmup_cosine,
     warmup_step,
 )
+from .steps import Binding, MicroBatch, PerFrameSequenceStep, PlainStep, StepStrategy, as_strategy
 
-__all__ = ["AuxStream", "BatchPlan", "FitResult", "NonFiniteLoss", "Sequence", "TrainConfig",
-           "distributed_evaluate", "yolox_ema_momentum",
-           "fit", "param_groups", "plan_batch", "scaled_lr", "warmup_cosine", "warmup_step"]
+__all__ = ["AuxStream", "AuxStreamStep", "BatchPlan", "Ema", "FitResult", "NonFiniteLoss",
+           "PerFrameSequenceStep", "PlainStep", "StepStrategy", "TimmEma", "TrainConfig",
+           "YoloxEma", "distributed_evaluate", "fit", "param_groups", "plan_batch", "scaled_lr",
+           "warmup_cosine", "warmup_step"]
 
 
 class NonFiniteLoss(UserError, RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is kept (one line, exit 2)."""
-
-
-@dataclass
-class Sequence:
-    """Per-frame optimizer steps over clips (see the module doc).
-
-    ``step_loss(model, batch, frame)`` is then called once per frame and micro-batch;
-    ``enter(model, batch)`` before each such call (restore the micro-batch's state),
-    ``leave(model, batch)`` after its backward (save it), ``end(model)`` after the clip batch's
-    last optimizer step and before the first (clear the state)."""
-
-    frames: int
-    enter: Callable | None = None
-    leave: Callable | None = None
-    end: Callable | None = None
 
 
 @dataclass
@@ -113,8 +96,6 @@ class TrainConfig:
     grad_clip: float | None = None
     amp: str | None = None  # None | "bf16" | "fp16"
     scaler_init_scale: float = 65536.0  # fp16 GradScaler's initial scale (torch default)
-    ema_decay: float | None = None  # None: no EMA
-    ema_mode: str = "constant"  # "constant" | "timm" | "timm_warmup" | "yolox" (module doc)
     compile: bool = False
     channels_last: bool = False
     select: str = "last"  # "last" | "best"
@@ -180,59 +161,55 @@ def _resume_file(resume, out_dir: Path) -> Path | None:
 
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
-        step_loss: Callable[[torch.nn.Module, object], torch.Tensor], cfg: TrainConfig,
-        out_dir: Path, *, scheduler=None, evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        step: StepStrategy | Callable[[torch.nn.Module, object], torch.Tensor], cfg: TrainConfig,
+        out_dir: Path, *, scheduler=None, ema: Ema | None = None,
+        evaluate: Callable[[torch.nn.Module], dict] | None = None,
         after_epoch: Callable[[int, dict], None] | None = None, collate_fn=None,
         resume: str | Path | ck.Resume | None = None, dist: DistEnv | None = None,
-        extra_state: Mapping[str, object] | None = None, aux: AuxStream | None = None,
-        sequence: Sequence | None = None, log: Callable[[str], None] = print) -> FitResult:
+        extra_state: Mapping[str, object] | None = None,
+        log: Callable[[str], None] = print) -> FitResult:
     """Train ``model`` (see the module doc); returns the selected weights and the history.
 
-    ``step_loss(model, batch) -> loss`` (a mean over the micro-batch) moves the batch to the
-    device itself (``dist.device``; ``cfg.device`` only serves when ``dist`` is None); ``scheduler`` is stepped after every optimizer step; ``evaluate(model) ->
-    {metric: float}`` runs on every rank (with the EMA model when the EMA is on) and must
-    give the same values everywhere (rank 0's are used); ``extra_state``: objects with
-    ``state_dict``/``load_state_dict`` (e.g. a ReduceLROnPlateau stepped in ``after_epoch``)
-    stored in checkpoints and restored on resume. ``aux``: a second stream trained in the same
-    optimizer steps (``aux_stream.AuxStream``: SViT's image rank), on dedicated ranks or on
-    every rank; the reported step loss is then the weighted sum of both streams.
-    ``sequence``: clips trained frame by frame (one optimizer step per frame; see
-    ``Sequence``); not combined with ``aux``. ``resume``: "auto", a path, or a
-    ``checkpointing.Resume`` carrying the run hash a resumed checkpoint must match.
-    Weights and logs are written as ``*.partial.*`` and replace the finished files only when
-    the run ends (``checkpointing.publish``): a failed or killed run keeps the last
-    finished run's ``model_last.pt``, ``history.csv`` and ``steps.csv``.
+    ``step``: a step strategy (``steps.PlainStep``, ``steps.PerFrameSequenceStep``,
+    ``aux_stream.AuxStreamStep``) or a bare ``step_loss(model, batch) -> loss`` (a mean over
+    the micro-batch; ``PlainStep``). Loss functions move the batch to the device themselves
+    (``dist.device``; ``cfg.device`` only serves when ``dist`` is None). ``scheduler`` is
+    stepped after every optimizer step; ``ema`` (``ema.Ema`` and its kin) is updated after
+    every optimizer step and then serves evaluation and the saved weights; ``evaluate(model)
+    -> {metric: float}`` runs on every rank and must give the same values everywhere (rank
+    0's are used); ``extra_state``: objects with ``state_dict``/``load_state_dict`` (e.g. a
+    ReduceLROnPlateau stepped in ``after_epoch``) stored in checkpoints and restored on
+    resume. ``resume``: "auto", a path, or a ``checkpointing.Resume`` carrying the run hash a
+    resumed checkpoint must match. Weights and logs are written as ``*.partial.*`` and
+    replace the finished files only when the run ends (``checkpointing.publish``): a failed or
+    killed run keeps the last finished run's ``model_last.pt``, ``history.csv`` and
+    ``steps.csv``.
     """
     dist = dist or DistEnv(device=cfg.device)
-    if sequence is not None and aux is not None:
-        raise UserError("a sequence (per-frame steps) and an aux stream cannot be combined")
-    frames = sequence.frames if sequence is not None else 1
-    roles = plan_roles(aux, dist.rank, dist.world_size)
-    plan, out_dir, main = cfg.plan(roles.main_world), Path(out_dir), dist.is_main
+    strategy, out_dir, main = as_strategy(step), Path(out_dir), dist.is_main
     say = log if main else (lambda _msg: None)
-    say(plan.summary())
-    if aux is not None:
-        say(roles.describe(aux.name) + f"; {aux.name} global batch {aux.global_batch}")
+    pin = cfg.pin_memory and dist.device.startswith("cuda")
+    notes: list[str] = []  # the strategy's lines, logged after the batch plan
+    shard = strategy.bind(Binding(dist.rank, dist.world_size, cfg.seed, pin, notes.append))
+    plan = cfg.plan(shard.world)
+    for line in [plan.summary(), *notes]:
+        say(line)
     if plan.mismatch:
         say(f"WARNING: {plan.mismatch}")
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    sampler = GlobalBatchSampler(len(train_set), plan.global_batch, rank=roles.main_rank,
-                                 world_size=roles.main_world, accum=plan.accum, seed=cfg.seed,
+    sampler = GlobalBatchSampler(len(train_set), plan.global_batch, rank=shard.rank,
+                                 world_size=shard.world, accum=plan.accum, seed=cfg.seed,
                                  shuffle=cfg.shuffle, drop_last=cfg.drop_last)
-    aux_sampler = None
-    if aux is not None:
-        aux_sampler = CyclingBatchSampler(len(aux.dataset), aux.global_batch,
-                                          rank=roles.aux_rank, world=roles.aux_world,
-                                          seed=cfg.seed)
-    spe, accum = sampler.steps_per_epoch, plan.accum
+    spe, accum, per_batch = sampler.steps_per_epoch, plan.accum, strategy.steps_per_batch
     if spe == 0:
         raise UserError(f"{len(train_set)} training samples make no global batch of "
                         f"{plan.global_batch} (drop_last): lower the global batch")
     raw = model.to(dist.device)
     if cfg.channels_last:
         _channels_last(raw)
-    ema = _make_ema(raw, cfg)
+    if ema is not None:
+        ema.attach(raw)
     dev_type = torch.device(dist.device).type
     scaler = torch.amp.GradScaler(dev_type, init_scale=cfg.scaler_init_scale,
                                   enabled=cfg.amp == "fp16")
@@ -269,14 +246,9 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
     if cfg.compile:
         train_model = torch.compile(train_model)
     loader = train_loader(train_set, sampler, seed=cfg.seed, collate_fn=collate_fn,
-                          num_workers=cfg.num_workers,
-                          pin_memory=cfg.pin_memory and dist.device.startswith("cuda"),
+                          num_workers=cfg.num_workers, pin_memory=pin,
                           persistent_workers=cfg.persistent_workers,
                           prefetch_factor=cfg.prefetch_factor)
-    aux_batches_loader = None
-    if aux is not None and roles.trains_aux:
-        aux_batches_loader = aux_loader(aux, aux_sampler, cfg.seed, pin_memory=cfg.pin_memory
-                                        and dist.device.startswith("cuda"))
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
     steplog = ck.StepLog(out_dir, main, cfg.tensorboard, resumed and prog.global_step,
                          continue_final=partials != "other")
@@ -288,48 +260,21 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                 ck.cpu_state(raw), stateful, rngs, prog, setup))
         barrier()
 
-    def micro_batches(batches, aux_batches):
-        """(loss function, batch, scale) of this rank's micro-batches for one step."""
-        if roles.trains_main:
-            for _ in range(accum):
-                yield step_loss, next(batches), roles.main_scale, accum
-        if roles.trains_aux:
-            yield aux.step_loss, next(aux_batches), roles.aux_scale, 1
-
-    def train_step(batches, aux_batches, epoch: int) -> float:
+    def backward(micro: list[MicroBatch]) -> torch.Tensor:
+        """Back-propagate one optimizer step's micro-batches; their summed scaled loss."""
         total = torch.zeros((), dtype=torch.float64, device=dist.device)
-        count = accum * roles.trains_main + roles.trains_aux
-        for m, (fn, batch, scale, div) in enumerate(micro_batches(batches, aux_batches)):
-            sync = m == count - 1 or not dist.distributed
+        for m, mb in enumerate(micro):
+            sync = m == len(micro) - 1 or not dist.distributed
             with nullcontext() if sync else train_model.no_sync():
+                if mb.before is not None:
+                    mb.before(raw)
                 with torch.autocast(dev_type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss = fn(train_model, batch)
-                scaler.scale(loss * scale / div).backward()
-            total += loss.detach().double() * scale / div
-        return optimizer_step(total, epoch)
-
-    def sequence_steps(batches, epoch: int):
-        """One optimizer step per frame of this step's clip micro-batches (``Sequence``)."""
-        clips = [next(batches) for _ in range(accum)]
-        hooks = sequence
-        if hooks.end is not None:
-            hooks.end(raw)
-        for frame in range(hooks.frames):
-            total = torch.zeros((), dtype=torch.float64, device=dist.device)
-            for m, batch in enumerate(clips):
-                sync = m == accum - 1 or not dist.distributed
-                with nullcontext() if sync else train_model.no_sync():
-                    if hooks.enter is not None:
-                        hooks.enter(raw, batch)
-                    with torch.autocast(dev_type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                        loss = step_loss(train_model, batch, frame)
-                    scaler.scale(loss / accum).backward()
-                    if hooks.leave is not None:
-                        hooks.leave(raw, batch)
-                total += loss.detach().double() / accum
-            yield optimizer_step(total, epoch)
-        if hooks.end is not None:
-            hooks.end(raw)
+                    loss = mb.loss(train_model)
+                scaler.scale(loss * mb.scale / mb.div).backward()
+                if mb.after is not None:
+                    mb.after(raw)
+            total += loss.detach().double() * mb.scale / mb.div
+        return total
 
     def optimizer_step(total: torch.Tensor, epoch: int) -> float:
         value = all_reduce_sum(total).item() / dist.world_size
@@ -353,42 +298,37 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
             train_model.train()
             sampler.set_epoch(epoch)
             sampler.set_start_step(prog.step_in_epoch)
-            batches = iter(loader) if roles.trains_main else None
-            aux_batches = None
-            if aux_batches_loader is not None:
-                aux_sampler.set_epoch(epoch)
-                aux_sampler.set_start_step(prog.step_in_epoch)
-                aux_batches = iter(aux_batches_loader)
+            batches = iter(loader) if shard.trains else None
+            strategy.start_epoch(epoch, prog.step_in_epoch)
             bar = progress(spe, f"epoch {epoch}/{cfg.epochs}", initial=prog.step_in_epoch,
                            enabled=cfg.progress and main, log=say)
             while prog.step_in_epoch < spe:
                 t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-                if sequence is not None:
-                    values = sequence_steps(batches, epoch)
-                else:
-                    values = [train_step(batches, aux_batches, epoch)]
-                for value in values:
+                micro_batches = [next(batches) for _ in range(accum)] if shard.trains else []
+                for micro in strategy.steps(raw, micro_batches):
+                    value = optimizer_step(backward(micro), epoch)
                     prog.global_step += 1
                     prog.loss_sum += value
                     if ema is not None:
-                        ema.update(raw, step=None if cfg.ema_mode == "constant"
-                                   else prog.global_step)
+                        ema.update(raw, step=prog.global_step)
                     if scheduler is not None:
                         scheduler.step()
                     if prog.global_step % max(1, cfg.log_every_steps) == 0:
                         steplog.step(epoch, prog.global_step, value, lr,
                                      time.perf_counter() - t0)
                     t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+                del micro_batches
                 prog.step_in_epoch += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{prog.loss_sum / (prog.step_in_epoch * frames):.4f}")
+                bar.set_postfix(loss=f"{prog.loss_sum / (prog.step_in_epoch * per_batch):.4f}")
                 every = cfg.checkpoint_every_steps
                 if every and prog.global_step % every == 0 and prog.step_in_epoch < spe:
                     save_state()
             bar.close()
-            del batches, aux_batches
+            del batches
+            strategy.end_epoch()
             _end_epoch(prog, raw, ema, optimizer, cfg, evaluate, after_epoch, out_dir, main,
-                       spe * frames, start, say)
+                       spe * per_batch, start, say)
             steplog.epoch(prog.history[-1], prog.global_step)
             prog.epoch, prog.step_in_epoch, prog.loss_sum = epoch + 1, 0, 0.0
             save_state()
@@ -406,34 +346,6 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_set,
                      prog.selected_epoch if cfg.select == "best" else cfg.epochs,
                      prog.global_step, dist.world_size, accum, plan.per_device_batch,
                      plan.mismatch, resumed)
-
-
-def _make_ema(raw: torch.nn.Module, cfg: TrainConfig):
-    if cfg.ema_decay is None:
-        return None
-    if cfg.ema_mode not in ("constant", "timm", "timm_warmup", "yolox"):
-        raise UserError(f"ema_mode={cfg.ema_mode!r}: use constant, timm, timm_warmup or yolox")
-    from timm.utils import ModelEmaV3
-
-    if cfg.ema_mode == "yolox":
-        return _YoloxEma(raw, decay=cfg.ema_decay)
-    return ModelEmaV3(raw, decay=cfg.ema_decay, use_warmup=cfg.ema_mode == "timm_warmup")
-
-
-def yolox_ema_momentum(it: int, momentum: float = 1e-4, total_iter: int = 2000) -> float:
-    """mmdet ``ExpMomentumEMAHook``: weight of the new value at (0-based) iteration ``it``."""
-    return (1 - momentum) * math.exp(-(it + 1) / total_iter) + momentum
-
-
-def _YoloxEma(raw, decay: float):
-    from timm.utils import ModelEmaV3
-
-    class YoloxEma(ModelEmaV3):
-        def get_decay(self, step=None):
-            it = 0 if step is None else step - 1  # fit passes the 1-based optimizer step
-            return 1.0 - yolox_ema_momentum(it, 1.0 - decay)
-
-    return YoloxEma(raw, decay=decay)
 
 
 def _end_epoch(prog, raw, ema, optimizer, cfg, evaluate, after_epoch, out_dir, main, spe,

@@ -30,11 +30,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from reproducers.common.aux_stream import AuxStream
+from reproducers.common.aux_stream import AuxStream, AuxStreamStep
 from reproducers.common.metrics import aggregate_by_video, topk_accuracy
 from reproducers.common.recipe import fit_summary, train_config
 from reproducers.common.schedules import warmup_cosine
-from reproducers.common.trainer import distributed_evaluate, fit, param_groups
+from reproducers.common.trainer import PlainStep, distributed_evaluate, fit, param_groups
 from reproducers.common.video.dataset import collate_drop_bad
 from reproducers.common.video.transforms import build_mixup
 from reproducers.harness import predictions
@@ -209,9 +209,10 @@ def train(ctx) -> dict:
         res = evaluate(ctx, m, eval_set)
         return {f"{rep.protocol.eval_split}_{k}": v for k, v in res["metrics"].items()}
 
-    result = fit(model, optimizer, train_set, _video_loss(ctx, device, mixup), cfg,
-                 ctx.output_dir, scheduler=scheduler, evaluate=run_eval,
-                 resume=ctx.extras.get("resume"), dist=dist, aux=aux, log=ctx.log)
+    step = PlainStep(_video_loss(ctx, device, mixup))
+    result = fit(model, optimizer, train_set, step if aux is None else AuxStreamStep(step, aux),
+                 cfg, ctx.output_dir, scheduler=scheduler, evaluate=run_eval,
+                 resume=ctx.extras.get("resume"), dist=dist, log=ctx.log)
     return {
         **fit_summary(result, cfg),
         "image_ranks": image_ranks,

@@ -4,7 +4,7 @@ Training (yuzhms/Streaming-Video-Model ``configs/mot/svm/svm_base.py``,
 ``mmtrack/core/runner/seq_runner.py``, ``tools/train.py``):
 
 - each batch holds clips of 2 frames; every frame gets its own forward, backward and AdamW
-  step, in order (``common.trainer.Sequence``); the backbone memory is cleared after every
+  step, in order (``common.steps.PerFrameSequenceStep``); the backbone memory is cleared after every
   clip batch; with accumulation (fewer GPUs than declared) each micro-batch keeps its own
   memory between its frames;
 - AdamW 2.5e-4, wd 0.05, the first-match ``custom_keys`` groups (``optim.param_groups``),
@@ -43,7 +43,7 @@ from reproducers.common.tracking import (
     interpolate_tracks,
     stack_track_results,
 )
-from reproducers.common.trainer import Sequence, fit
+from reproducers.common.trainer import PerFrameSequenceStep, YoloxEma, fit
 from reproducers.harness.errors import UserError
 
 from .backbone import load_clip_visual
@@ -236,7 +236,6 @@ def train(ctx) -> dict:
     optimizer = build_optimizer(model, recipe.lr, recipe.weight_decay)
     cfg = train_config(
         ctx, device=device, select_metric="hota", amp=_amp(device, opts),
-        ema_decay=1 - opts.ema_momentum, ema_mode="yolox",
         scaler_init_scale=512.0,  # mmcv Fp16OptimizerHook loss_scale init_scale
         find_unused_parameters=False)
     lengths = schedule_lengths(cfg.steps_per_epoch(len(train_set)), recipe.epochs, num_frames,
@@ -250,12 +249,11 @@ def train(ctx) -> dict:
     def per_epoch_eval(m):
         return _metrics(run_tracking(ctx, m, val_set, epoch_dir / "last_epoch", val_memory,
                                      ctx.log))
-    res = fit(model, optimizer, train_set, _step_loss, cfg, ctx.output_dir,
-              scheduler=scheduler, evaluate=per_epoch_eval, collate_fn=_collate,
-              resume=ctx.extras.get("resume"), dist=dist,
-              sequence=Sequence(frames=num_frames, enter=_enter, leave=_leave,
-                                end=lambda m: m.clear_memory()),
-              log=ctx.log)
+    step = PerFrameSequenceStep(_step_loss, frames=num_frames, enter=_enter, leave=_leave,
+                                end=lambda m: m.clear_memory())
+    res = fit(model, optimizer, train_set, step, cfg, ctx.output_dir, scheduler=scheduler,
+              ema=YoloxEma(momentum=opts.ema_momentum), evaluate=per_epoch_eval,
+              collate_fn=_collate, resume=ctx.extras.get("resume"), dist=dist, log=ctx.log)
     return {
         **fit_summary(res, cfg),
         "frame_steps": res.steps,

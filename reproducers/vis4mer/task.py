@@ -19,7 +19,7 @@ import torch
 
 from reproducers.common.metrics import aggregate_by_video, mse, topk_accuracy
 from reproducers.common.recipe import fit_summary, train_config
-from reproducers.common.trainer import distributed_evaluate, fit, scaled_lr
+from reproducers.common.trainer import PlainStep, distributed_evaluate, fit, scaled_lr
 from reproducers.harness import predictions
 
 from .model import optimizer_param_groups
@@ -126,8 +126,8 @@ def train(ctx) -> dict:
     cfg = train_config(ctx, device=device, select_metric=key, select_higher=higher,
                        find_unused_parameters=ctx.model_config["d_input"]
                        == ctx.model_config["d_model"])
-    result = fit(model, optimizer, train_set, _loss(ctx, _device(ctx)), cfg, ctx.output_dir,
-                 evaluate=run_eval, after_epoch=after_epoch,
+    result = fit(model, optimizer, train_set, PlainStep(_loss(ctx, _device(ctx))), cfg,
+                 ctx.output_dir, evaluate=run_eval, after_epoch=after_epoch,
                  extra_state={"plateau": plateau} if plateau is not None else None,
                  resume=ctx.extras.get("resume"), dist=ctx.extras.get("dist"), log=ctx.log)
     return {**fit_summary(result, cfg), "lr_scaling": {"rule": rule, "lr": lr}}

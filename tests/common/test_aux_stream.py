@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from reproducers.common.aux_stream import AuxStream, CyclingBatchSampler, plan_roles
+from reproducers.common.aux_stream import AuxStream, AuxStreamStep, CyclingBatchSampler, plan_roles
 from reproducers.common.checkpoint import load_checkpoint
 from reproducers.common.distributed import cleanup, init_distributed
 from reproducers.common.trainer import TrainConfig, fit
@@ -91,7 +91,7 @@ def _run(out: Path, dist=None, dedicated: int = 0):
     stream = AuxStream(aux, global_batch=2, weight=WEIGHT, step_loss=_abs,
                        dedicated_ranks=dedicated)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    fit(model, opt, main, _mse, cfg, out, dist=dist, aux=stream, log=lambda _m: None)
+    fit(model, opt, main, AuxStreamStep(_mse, stream), cfg, out, dist=dist, log=lambda _m: None)
     return load_checkpoint(out / "model_last.pt")
 
 

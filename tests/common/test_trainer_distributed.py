@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from reproducers.common.checkpoint import load_checkpoint
 from reproducers.common.distributed import cleanup, init_distributed
+from reproducers.common.ema import TimmEma
 from reproducers.common.trainer import TrainConfig, fit, param_groups, warmup_cosine
 
 STEPS = 20  # 2 epochs x 80 samples / global batch 8
@@ -55,10 +56,10 @@ def train(out: Path, dist=None, epochs: int = 2, resume=None):
     model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
     opt = torch.optim.AdamW(param_groups(model, 1e-2, 0.05), lr=1e-2)
     sched = warmup_cosine(opt, warmup_steps=4, total_steps=STEPS, min_lr=1e-4)
-    cfg = TrainConfig(epochs=epochs, global_batch=8, declared_gpus=2, grad_clip=1.0, ema_decay=0.9,
-                      ema_mode="timm",
+    cfg = TrainConfig(epochs=epochs, global_batch=8, declared_gpus=2, grad_clip=1.0,
                       seed=3, progress=False, tensorboard=False)
-    return fit(model, opt, Blobs(), step_loss, cfg, out, scheduler=sched, dist=dist,
+    return fit(model, opt, Blobs(), step_loss, cfg, out, scheduler=sched, ema=TimmEma(0.9),
+               dist=dist,
                resume=resume, log=lambda _m: None)
 
 

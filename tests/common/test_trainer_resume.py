@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from reproducers.common.checkpoint import load_checkpoint
 from reproducers.common.distributed import distributed_evaluate
+from reproducers.common.ema import Ema
 from reproducers.common.trainer import (
     NonFiniteLoss,
     TrainConfig,
@@ -94,9 +95,10 @@ def train(out: Path, resume=None, nan_at: int | None = None):
                     "after_epoch_calls": counter.n}
 
         cfg = TrainConfig(epochs=EPOCHS, global_batch=GLOBAL_BATCH, accum=2, grad_clip=1.0,
-                          ema_decay=0.8, select="best", select_metric="val_acc", seed=11,
+                          select="best", select_metric="val_acc", seed=11,
                           checkpoint_every_steps=3, progress=False, tensorboard=True)
         return fit(model, opt, Noisy(N, seed=5), step_loss, cfg, out, scheduler=sched,
+                   ema=Ema(0.8),
                    evaluate=evaluate, after_epoch=lambda e, row: setattr(counter, "n", counter.n + 1),
                    extra_state={"counter": counter}, resume=resume, log=lambda _m: None)
     finally:

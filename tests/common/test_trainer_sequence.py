@@ -1,4 +1,4 @@
-"""fit(sequence=...): one optimizer step per clip frame (mmtrack SeqEpochBasedRunner), hooks
+"""fit(PerFrameSequenceStep): one optimizer step per clip frame (mmtrack SeqEpochBasedRunner), hooks
 keeping a per-micro-batch state, and the YOLOX EMA momentum."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import math
 import torch
 from torch import nn
 
-from reproducers.common.trainer import Sequence, TrainConfig, fit, yolox_ema_momentum
+from reproducers.common.ema import YoloxEma, yolox_ema_momentum
+from reproducers.common.steps import PerFrameSequenceStep
+from reproducers.common.trainer import TrainConfig, fit
 
 
 class Stateful(nn.Module):
@@ -46,10 +48,11 @@ def test_per_frame_steps_hooks_and_state(tmp_path):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     cfg = TrainConfig(epochs=2, global_batch=4, per_device_batch=2, progress=False,
-                      ema_decay=0.9998, ema_mode="yolox", shuffle=False)
-    res = fit(model, opt, clips, step_loss, cfg, tmp_path, scheduler=sched,
-              collate_fn=lambda b: {"clip": torch.stack(b)},
-              sequence=Sequence(frames=2, enter=enter, leave=leave, end=end), log=lambda m: None)
+                      shuffle=False)
+    res = fit(model, opt, clips,
+              PerFrameSequenceStep(step_loss, frames=2, enter=enter, leave=leave, end=end),
+              cfg, tmp_path, scheduler=sched, ema=YoloxEma(momentum=2e-4),
+              collate_fn=lambda b: {"clip": torch.stack(b)}, log=lambda m: None)
     # 8 clips / global batch 4 = 2 batches per epoch, x 2 frames x 2 epochs
     assert res.steps == 8 and res.accum == 2
     assert sched.last_epoch == 8
@@ -102,11 +105,10 @@ def test_sequence_run_resumes_exactly(tmp_path):
         model = Stateful()
         opt = torch.optim.AdamW(model.parameters(), lr=0.05)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
-        cfg = TrainConfig(epochs=epochs, global_batch=4, progress=False, ema_decay=0.9998,
-                          ema_mode="yolox")
-        res = fit(model, opt, clips, step_loss, cfg, out, scheduler=sched,
-                  collate_fn=lambda b: torch.stack(b), resume=resume,
-                  sequence=Sequence(frames=2, end=lambda m: None), log=lambda m: None)
+        cfg = TrainConfig(epochs=epochs, global_batch=4, progress=False)
+        res = fit(model, opt, clips, PerFrameSequenceStep(step_loss, frames=2, end=lambda m: None),
+                  cfg, out, scheduler=sched, ema=YoloxEma(momentum=2e-4),
+                  collate_fn=lambda b: torch.stack(b), resume=resume, log=lambda m: None)
         return res, torch.load(res.checkpoint, weights_only=True)
 
     full, w_full = run(tmp_path / "a", 3)

@@ -62,7 +62,7 @@ def test_frame_size_change_inside_a_clip_is_an_error():
 
 
 def test_saved_states_do_not_alias_after_clear():
-    """Micro-batches keep separate memories (trainer Sequence hooks): clear() drops the
+    """Micro-batches keep separate memories (PerFrameSequenceStep hooks): clear() drops the
     buffers, so writing the next micro-batch never changes a saved state."""
     mem = StreamMemory(2)
     mem.write(*_kv(1), 0, True)
