@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .bounded import bounded_greedy
+
 RUNNING_MIN_START = 5e4  # official initial value of the running minimum
 SPREAD = 4  # a block's candidates come from the top SPREAD x block of the running minimum
 
@@ -85,11 +87,14 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
                          f"n={points.shape[1]}")
     if strategy == "auto":
         strategy = "blocks" if points.device.type == "cpu" else "incremental"
-    if strategy not in ("blocks", "incremental"):
+    if strategy not in ("bounds", "blocks", "incremental"):
         raise ValueError(f"unknown k-center strategy {strategy!r}")
     with torch.autocast(points.device.type, enabled=False), torch.no_grad():
         if strategy == "incremental":
             return _incremental(points, k, first.to(points.device), cells)
+        if strategy == "bounds":
+            return bounded_greedy(points, k, first.to(points.device), cells,
+                                  _running_start(points))
         return _blocks(points, k, first.to(points.device), cells, block, positions)
 
 

@@ -21,8 +21,8 @@ def _grid(seed: int, batch=2, frames=8, side=4, channels=771):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("strategy", ["blocks", "incremental"])
-@pytest.mark.parametrize("block", [1, 5, 32])
+@pytest.mark.parametrize("strategy,block", [("blocks", 1), ("blocks", 5), ("blocks", 32),
+                                            ("incremental", 32), ("bounds", 32)])
 def test_greedy_equals_official_restatement(seed, strategy, block):
     g = torch.Generator().manual_seed(100 + seed)
     points = torch.randn(3, 120, 30, generator=g, dtype=torch.float64)
@@ -39,12 +39,14 @@ def test_greedy_equals_official_restatement(seed, strategy, block):
     assert all(len(set(cells[row].tolist())) == 25 for row in got)  # one pick per cell
 
 
+@pytest.mark.parametrize("strategy", ["auto", "bounds"])
 @pytest.mark.parametrize("S,D,sort", [(1, 1, False), (2, 1, False), (2, 4, True), (4, 4, True)])
-def test_sampler_equals_official_restatement(S, D, sort):
+def test_sampler_equals_official_restatement(S, D, sort, strategy):
     x = _grid(S * 10 + D)
     k = S * (D * D if D > 1 else 12)
     init = torch.arange(2 * S) * 37
-    ours = KCenterSampler(time_division=S, space_division=D, sort_indices=sort)(x, k, init)
+    ours = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
+                          strategy=strategy)(x, k, init)
     patches, indices = reference_sampler(x, k, S, D, sort, init)
     assert torch.equal(ours.indices, indices) and torch.equal(ours.patches, patches)
 
