@@ -84,8 +84,9 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
     ``strategy``: "blocks" (rows computed ahead in blocks of ``block``, see the module
     docstring; ``positions``, the spatial positions per frame, steers which rows; the CPU
     default), "incremental" (one row per pick against all candidates and no host
-    synchronisation: the GPU default) or "auto". Strategy, block and positions change the
-    work, never the picks.
+    synchronisation: the GPU default), "bounds" (exact integer bounds skip most entries,
+    :mod:`.bounded`; float32 near-ties may fall the other way) or "auto". Strategy, block and
+    positions change the work, never the picks (bounds: in float64).
     """
     if not 1 <= k <= points.shape[1]:
         raise ValueError(f"k-center needs 1 <= k <= candidates, got k={k}, "

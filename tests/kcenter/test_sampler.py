@@ -51,6 +51,19 @@ def test_sampler_equals_official_restatement(S, D, sort, strategy):
     assert torch.equal(ours.indices, indices) and torch.equal(ours.patches, patches)
 
 
+@pytest.mark.parametrize("pixels,coords", [(0.0, 1.0), (1e-3, 4.0), (1.0, 0.0)])
+def test_bounds_strategy_with_flat_pixels_or_far_coordinates(pixels, coords):
+    """The integer bounds stay sound when the pixel scale falls back (all zero), when the
+    coordinates need many pixel steps (repeated channels) and when coordinates are zero."""
+    g = torch.Generator().manual_seed(7)
+    points = torch.randn(4, 90, 40, generator=g, dtype=torch.float64)
+    points[..., :-3] *= pixels
+    points[..., -3:] = torch.randn(4, 90, 3, generator=g, dtype=torch.float64) * coords
+    first = torch.tensor([0, 5, 17, 89])
+    expected = reference_kcenter(points, 30, first)
+    assert torch.equal(greedy_kcenter(points, 30, first, strategy="bounds"), expected)
+
+
 def test_random_first_pick_is_seeded_by_generator_and_global_rng():
     x = _grid(0)
     sampler = KCenterSampler(time_division=2)
