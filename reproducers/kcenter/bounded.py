@@ -1,9 +1,8 @@
-"""Greedy K-center with exact distances only where they can change the outcome.
+"""Greedy K-center with exact distances only where they can change the running minimum.
 
 The official loop (kami93/kcenter_video @ ef7a40a, ``KCenterSampler.forward``) takes, for each
 pick c, ``running = min(running, d(c, .))`` over the full distance matrix and then the first
-argmax. An entry j can only change when d(c, j) < running[j], and the argmax only needs exact
-values at the top. So:
+argmax. An entry j can only change when d(c, j) < running[j]. So:
 
 - the points of each (sample, segment) are rounded to integers: pixels to q = round(x / s)
   with s = max |pixel| / 127, coordinates to round(x / (m s)) repeated m^2 times (m the smallest
@@ -12,18 +11,18 @@ values at the top. So:
   CPUs). With e_i = |x_i - rounded x_i|, the triangle inequality gives d >= a - e_i - e_j;
 - the official distances are float matrix products whose rounding can put them below the true
   distance by at most eta^2 = (C + 2) u 2 (|x_c|^2 + |x_j|^2) in squared distance (u the unit
-  roundoff), so (c, j) is skipped when a - e_j - E >= sqrt(running[j]^2 + eta_j^2 + H^2) + ...
-  (E, H the largest e and eta of the problem): then no rounding of the official formula can
-  lower running[j]. Each step that test costs one Gram row and two vector operations;
-- the other pairs are kept pending. Their running values are upper bounds; the argmax is taken
-  on them, and only when the winner has a pending pair are all pending pairs computed with the
-  official formula (``|x_c|^2 + |x_j|^2 - 2 x_c . x_j``, clamped at 1e-30, square root) and
-  the argmax taken again. A winner without a pending pair is exact, and so is the choice.
+  roundoff), so (c, j) is skipped when a >= sqrt(running[j]^2 + eta_j^2 + H^2) + e_j + E
+  (E, H the largest e and eta^2 of the problem): then no rounding of the official formula can
+  lower running[j]. The test costs one Gram row and three vector operations per pick;
+- the other entries (about 3 % of the picks' rows on the released batches, most of them real
+  changes) get the official formula ``|x_c|^2 + |x_j|^2 - 2 x_c . x_j``, clamped at 1e-30,
+  square root, as dot products.
 
-On the released batches about 1-3 % of the k x n pairs are ever computed exactly. The picks
-are the official loop's except where two candidates are closer than the rounding of the
-distance formula itself (there the official result depends on the summation order of its
-matrix product; in float64 this does not happen in practice).
+The picks are the official loop's in float64. In float32 a decision between two candidates
+closer than the formula's rounding (~1e-5 here) can fall the other way, because these dot
+products do not sum in the order of the official matrix product (measured: the full-size
+Motionformer and ViT batches of benchmarks/test_kcenter_sampler.py differ, the golden file
+and the TimeSformer batch do not).
 """
 
 from __future__ import annotations
@@ -125,7 +124,7 @@ def bounded_greedy(points: torch.Tensor, k: int, first: torch.Tensor,
         dots = (flat.index_select(0, j) @ centres.T).gather(1, problem[:, None]).view(-1)
         exact = norms.index_select(0, j) + norms.index_select(0, at).index_select(0, problem)
         exact = exact.sub_(dots, alpha=2).clamp_min_(1e-30).sqrt_().to(run.dtype)
-        run.index_copy_(0, j, torch.minimum(run.index_select(0, j), exact))
+        run.scatter_reduce_(0, j, exact, "amin")
 
     last = first.long()
     picks = [last]
