@@ -7,7 +7,7 @@ colours, a moving wave, pixel noise) normalised to [-1, 1] and patchified as the
 loaders do. Both run in float32 with the threads torch was given; the official re-statement
 builds the full pairwise matrix (``torch.cdist``) and takes one Python step per pick.
 
-Official, ours (CPU default: blocks) and the "bounds" strategy run in alternation, best of
+Official, ours (CPU auto: "predict" on segments, "blocks" on the ViT) and "bounds" alternate, best of
 ROUNDS each, so that load on a shared machine hits all alike. Each case asserts identical picks
 in float64 for both (in float32 two matrix products may round a near-tie differently; whether
 the float32 picks agree is recorded) and stores the times, the ratios, the time of the

@@ -35,7 +35,7 @@ QMAX = 127  # int8 range of the rounded channels
 MAX_REPEAT = 16  # coordinate step at most 16 pixel steps (256 copies per coordinate)
 
 
-def _prepare(points: torch.Tensor, coordinates: int):
+def _prepare(points: torch.Tensor, coordinates: int, gram_only: bool = False):
     """(gram [P, n, n], s [P], e [P, n], |x|^2 [P, n]), one problem at a time in reused
     buffers (large fresh allocations cost page faults on every call).
 
@@ -62,16 +62,18 @@ def _prepare(points: torch.Tensor, coordinates: int):
         torch.empty(n, C, dtype=dtype, device=device)
     inverse = torch.ones(C, dtype=dtype, device=device)
     for p, s in enumerate(scale.tolist()):
-        torch.sum(torch.mul(points[p], points[p], out=scaled), -1, out=norms[p])
+        if not gram_only:
+            torch.sum(torch.mul(points[p], points[p], out=scaled), -1, out=norms[p])
         inverse[:D] = 1 / s
         inverse[D:] = 1 / (s * repeat)
         torch.mul(points[p], inverse, out=scaled)
         torch.round(scaled, out=rounded)
         q[:, :D] = rounded[:, :D]
         q[:, D:] = rounded[:, D:].repeat_interleave(repeat * repeat, -1)
-        scaled.sub_(rounded)
-        scaled[:, D:] *= repeat
-        torch.sum(scaled.mul_(scaled), -1, out=residual[p])
+        if not gram_only:
+            scaled.sub_(rounded)
+            scaled[:, D:] *= repeat
+            torch.sum(scaled.mul_(scaled), -1, out=residual[p])
         if cpu:
             torch._int_mm(q, q.T, out=gram[p])
         else:  # integers below 2^53: exact in float64
@@ -79,6 +81,11 @@ def _prepare(points: torch.Tensor, coordinates: int):
     residual = residual.double().sqrt_() * (scale[:, None] * (1 + 1e-6))
     residual += 4 * eps * norms.double().sqrt()
     return gram, scale, residual, norms
+
+
+def rounded_gram(points: torch.Tensor, coordinates: int = 3) -> torch.Tensor:
+    """The exact Gram matrix [P, n, n] of the rounded points (see ``_prepare``)."""
+    return _prepare(points, coordinates, gram_only=True)[0]
 
 
 def bounded_greedy(points: torch.Tensor, k: int, first: torch.Tensor,

@@ -22,7 +22,8 @@ def _grid(seed: int, batch=2, frames=8, side=4, channels=771):
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("strategy,block", [("blocks", 1), ("blocks", 5), ("blocks", 32),
-                                            ("incremental", 32), ("bounds", 32)])
+                                            ("incremental", 32), ("bounds", 32),
+                                            ("predict", 32)])
 def test_greedy_equals_official_restatement(seed, strategy, block):
     g = torch.Generator().manual_seed(100 + seed)
     points = torch.randn(3, 120, 30, generator=g, dtype=torch.float64)
@@ -39,7 +40,7 @@ def test_greedy_equals_official_restatement(seed, strategy, block):
     assert all(len(set(cells[row].tolist())) == 25 for row in got)  # one pick per cell
 
 
-@pytest.mark.parametrize("strategy", ["auto", "bounds"])
+@pytest.mark.parametrize("strategy", ["auto", "bounds", "predict"])
 @pytest.mark.parametrize("S,D,sort", [(1, 1, False), (2, 1, False), (2, 4, True), (4, 4, True)])
 def test_sampler_equals_official_restatement(S, D, sort, strategy):
     x = _grid(S * 10 + D)
@@ -62,6 +63,24 @@ def test_bounds_strategy_with_flat_pixels_or_far_coordinates(pixels, coords):
     first = torch.tensor([0, 5, 17, 89])
     expected = reference_kcenter(points, 30, first)
     assert torch.equal(greedy_kcenter(points, 30, first, strategy="bounds"), expected)
+
+
+def test_predict_strategy_survives_wrong_predictions(monkeypatch):
+    """A wrong prediction of the picks costs rows computed later, never a different pick."""
+    import reproducers.kcenter.predicted as predicted
+
+    def consecutive(gram, k, first, cells):  # a poor guess: the k candidates after the first
+        return (first[:, None] + torch.arange(k)) % gram.shape[1]
+
+    monkeypatch.setattr(predicted, "_rounded_order", consecutive)
+    g = torch.Generator().manual_seed(11)
+    points = torch.randn(3, 100, 30, generator=g, dtype=torch.float64)
+    first = torch.randint(0, 100, (3,), generator=g)
+    assert torch.equal(greedy_kcenter(points, 70, first, strategy="predict"),
+                       reference_kcenter(points, 70, first))
+    cells = spatial_cells(4, 5, 5, 5)
+    assert torch.equal(greedy_kcenter(points, 25, first, cells, strategy="predict"),
+                       reference_kcenter(points, 25, first, cells))
 
 
 def test_random_first_pick_is_seeded_by_generator_and_global_rng():

@@ -52,7 +52,7 @@ def test_every_variant_is_covered(golden):
     assert sorted(golden["config"]["variants"]) == sorted(_variants())
 
 
-@pytest.mark.parametrize("strategy", ["auto", "bounds"])
+@pytest.mark.parametrize("strategy", ["auto", "bounds", "predict", "blocks"])
 @pytest.mark.parametrize("name", _variants())
 def test_sampler_variant(golden, name, strategy):
     c = golden["config"]
