@@ -33,11 +33,11 @@ Here only rows that are needed are computed, with the augmented-matrix formula o
   official ones; in float32 a decision closer than the formula's rounding can differ, since
   its sums are not the matrix product's (the blocks' rows are, bit for bit).
 The greedy loop runs once for all samples and segments together. Measured on one CPU thread
-(benchmarks/test_kcenter_sampler.py, batch 2, official and ours alternating): the ViT
-selection about 2x faster than the full-matrix restatement, the 8-segment ones about as fast
-(blocks 0.7-0.9x, predict 1.0-1.1x, bounds 1.0-1.4x): their 784 x 784 matrices are cheap, and
-the int8 Gram, the kept rows' product and a second eager loop cost about as much as the
-matrix saved.
+(benchmarks/test_kcenter_sampler.py, batch 2, official and ours alternating, loaded shared
+machine): the ViT selection 1.5-2x faster than the full-matrix restatement (blocks), the
+8-segment ones 1.0-1.4x (predict; blocks 0.7-0.9x, bounds 1.1-1.4x): their 784 x 784
+matrices are cheap, and the int8 Gram, the picks' rows and a second eager loop cost about as
+much as the matrix saved. The 3x of the issue is not reached on CPU.
 """
 
 from __future__ import annotations
