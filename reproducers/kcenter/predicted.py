@@ -4,11 +4,13 @@ The official loop (kami93/kcenter_video @ ef7a40a, ``KCenterSampler.forward``) n
 rows of the distance matrix of the points it picks. The same greedy run on the points rounded
 to int8 (:func:`.bounded.rounded_gram`: an exact integer Gram matrix, ``torch._int_mm``)
 picks nearly the same set (95-100 % of the picks on the released 784-candidate segments).
-Those rows are computed in one batched matrix product with the augmented operands of
-``torch.cdist`` (``[-2x, |x|^2, 1] @ [y, 1, |y|^2]^T``, clamped at 1e-30, square root), so
-their values are the official ones bit for bit; then the official loop runs on them. A pick
-without a row gets it, with the rows of the next farthest candidates, from a 32-row product
-(the same bits again). A wrong prediction costs time, never a different pick.
+Those rows are computed with the augmented operands of ``torch.cdist``
+(``[-2x, |x|^2, 1] @ [y, 1, |y|^2]^T``, clamped at 1e-30, square root), one product per
+problem against all its candidates, so their values are the official ones bit for bit
+(checked: float32 picks identical on the full-size benchmark batches); then the official
+loop runs on them. A pick without a row gets it, with the rows of the next farthest
+candidates, from a 32-row product (the same bits again). A wrong prediction costs time,
+never a different pick.
 """
 
 from __future__ import annotations
@@ -22,23 +24,29 @@ from .bounded import rounded_gram
 FILL = 32  # rows per extra product (a 32-row product gives the official bits)
 
 
-def _right(points: torch.Tensor) -> torch.Tensor:
-    """cdist's right operand [x, 1, |x|^2], |x|^2 summed as cdist sums it."""
-    P, n, C = points.shape
-    right = torch.empty(P, n, C + 2, dtype=points.dtype, device=points.device)
-    right[..., :C] = points
-    right[..., C] = 1.0
-    for p in range(P):  # per problem: no large temporary
-        right[p, :, C + 1] = points[p].pow(2).sum(-1)
-    return right
+def _right(points: torch.Tensor, norms: torch.Tensor, p: int, out: torch.Tensor):
+    """cdist's right operand [x, 1, |x|^2] of problem p, written into ``out`` [n, C + 2]."""
+    C = points.shape[-1]
+    out[:, :C] = points[p]
+    out[:, C] = 1.0
+    out[:, C + 1] = norms[p]
+    return out
 
 
-def _left(right: torch.Tensor, p, rows: torch.Tensor) -> torch.Tensor:
-    """cdist's left operand [-2x, |x|^2, 1] for the given rows of problem(s) p."""
-    picked = right[p, rows] if isinstance(p, int) else torch.gather(
-        right, 1, rows[..., None].expand(-1, -1, right.shape[-1]))
+def _left(right: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """cdist's left operand [-2x, |x|^2, 1] for the given rows of a right operand."""
+    picked = right[rows]
     C = right.shape[-1] - 2
-    return torch.cat([picked[..., :C].mul(-2), picked[..., C + 1:], picked[..., C:C + 1]], -1)
+    return torch.cat([picked[:, :C].mul(-2), picked[:, C + 1:], picked[:, C:C + 1]], -1)
+
+
+def _rows(points, norms, p, chosen, out, scratch) -> None:
+    """Official distance rows of problem p for the candidates ``chosen`` (the bits of the
+    official matrix product: at least 32 rows against all candidates), diagonal -1."""
+    right = _right(points, norms, p, scratch)
+    torch.mm(_left(right, chosen), right.T, out=out)
+    out.clamp_min_(1e-30).sqrt_()
+    out.scatter_(1, chosen[:, None], -1.0)
 
 
 def _rounded_order(gram: torch.Tensor, k: int, first: torch.Tensor,
@@ -76,10 +84,13 @@ def predicted_greedy(points: torch.Tensor, k: int, first: torch.Tensor,
     gram = rounded_gram(points, coordinates)
     predicted = _rounded_order(gram, k, first, cells)
     del gram
-    right = _right(points)
-    rows = torch.empty(P, k + 2 * FILL, n, dtype=points.dtype, device=device)
-    rows[:, :k] = torch.bmm(_left(right, None, predicted), right.mT).clamp_min_(1e-30).sqrt_()
-    rows[:, :k].scatter_(2, predicted[..., None], -1.0)  # the diagonal
+    norms = points.new_empty(P, n)
+    for p in range(P):  # |x|^2 as cdist sums it, per problem (no large temporary)
+        norms[p] = points[p].pow(2).sum(-1)
+    scratch = points.new_empty(n, C + 2)
+    rows = points.new_empty(P, k + 2 * FILL, n)
+    for p in range(P):
+        _rows(points, norms, p, predicted[p], rows[p, :k], scratch)
     slot = torch.full((P, n), -1, dtype=torch.long, device=device)
     slot.scatter_(1, predicted, torch.arange(k, device=device).expand(P, k))
     used = [k] * P  # rows filled per problem
@@ -94,9 +105,7 @@ def predicted_greedy(points: torch.Tensor, k: int, first: torch.Tensor,
         chosen = torch.cat([torch.tensor([pick], device=device), more])
         count = chosen.numel()
         chosen = torch.cat([chosen, chosen[:1].expand(FILL - count)])  # always 32 rows
-        block = (_left(right, p, chosen) @ right[p].mT).clamp_min_(1e-30).sqrt_()
-        block[torch.arange(FILL, device=device), chosen] = -1.0  # the diagonal
-        rows[p, used[p]:used[p] + FILL] = block
+        _rows(points, norms, p, chosen, rows[p, used[p]:used[p] + FILL], scratch)
         slot[p, chosen[:count]] = used[p] + torch.arange(count, device=device)
         used[p] += FILL
 
