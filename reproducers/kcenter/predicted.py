@@ -40,11 +40,14 @@ def _left(right: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return torch.cat([picked[:, :C].mul(-2), picked[:, C + 1:], picked[:, C:C + 1]], -1)
 
 
-def _rows(points, norms, p, chosen, out, scratch) -> None:
+def _rows(points, norms, p, chosen, out, scratch, owner: list) -> None:
     """Official distance rows of problem p for the candidates ``chosen`` (the bits of the
-    official matrix product: at least 32 rows against all candidates), diagonal -1."""
-    right = _right(points, norms, p, scratch)
-    torch.mm(_left(right, chosen), right.T, out=out)
+    official matrix product: at least 32 rows against all candidates), diagonal -1.
+    ``scratch`` holds the right operand of problem ``owner[0]``."""
+    if owner[0] != p:
+        _right(points, norms, p, scratch)
+        owner[0] = p
+    torch.mm(_left(scratch, chosen), scratch.T, out=out)
     out.clamp_min_(1e-30).sqrt_()
     out.scatter_(1, chosen[:, None], -1.0)
 
@@ -87,25 +90,25 @@ def predicted_greedy(points: torch.Tensor, k: int, first: torch.Tensor,
     norms = points.new_empty(P, n)
     for p in range(P):  # |x|^2 as cdist sums it, per problem (no large temporary)
         norms[p] = points[p].pow(2).sum(-1)
-    scratch = points.new_empty(n, C + 2)
-    rows = points.new_empty(P, k + 2 * FILL, n)
+    scratch, owner = points.new_empty(n, C + 2), [-1]
+    rows = points.new_empty(P, k + 4 * FILL, n)
     for p in range(P):
-        _rows(points, norms, p, predicted[p], rows[p, :k], scratch)
+        _rows(points, norms, p, predicted[p], rows[p, :k], scratch, owner)
     slot = torch.full((P, n), -1, dtype=torch.long, device=device)
     slot.scatter_(1, predicted, torch.arange(k, device=device).expand(P, k))
     used = [k] * P  # rows filled per problem
 
     def fill(p: int, pick: int) -> None:
         nonlocal rows
-        if used[p] + FILL > rows.shape[1]:  # rare: grow by half
-            rows = torch.cat([rows, rows.new_empty(P, rows.shape[1] // 2, n)], 1)
+        if used[p] + FILL > rows.shape[1]:  # rare: double
+            rows = torch.cat([rows, torch.empty_like(rows)], 1)
         free = running[p].masked_fill(slot[p] >= 0, -math.inf)
         free[pick] = -math.inf
         more = free.topk(min(FILL - 1, int((slot[p] < 0).sum()) - 1)).indices
         chosen = torch.cat([torch.tensor([pick], device=device), more])
         count = chosen.numel()
         chosen = torch.cat([chosen, chosen[:1].expand(FILL - count)])  # always 32 rows
-        _rows(points, norms, p, chosen, rows[p, used[p]:used[p] + FILL], scratch)
+        _rows(points, norms, p, chosen, rows[p, used[p]:used[p] + FILL], scratch, owner)
         slot[p, chosen[:count]] = used[p] + torch.arange(count, device=device)
         used[p] += FILL
 
