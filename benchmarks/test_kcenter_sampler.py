@@ -7,10 +7,12 @@ colours, a moving wave, pixel noise) normalised to [-1, 1] and patchified as the
 loaders do. Both run in float32 with the threads torch was given; the official re-statement
 builds the full pairwise matrix (``torch.cdist``) and takes one Python step per pick.
 
-Each case asserts identical picks in float64 (in float32 two matrix products may round a
-near-tie differently; whether the float32 picks agree is recorded) and stores both times,
-their ratio, the time of the one-row-per-pick strategy (the GPU default) and the official
-multiply-adds in ``extra_info``. The timed body is this sampler (CPU default: blocks). Run: pytest benchmarks/test_kcenter_sampler.py --benchmark-only
+Official, ours (CPU auto: "predict" on segments, "blocks" on the ViT) and "bounds" alternate, best of
+ROUNDS each, so that load on a shared machine hits all alike. Each case asserts identical picks
+in float64 for both (in float32 two matrix products may round a near-tie differently; whether
+the float32 picks agree is recorded) and stores the times, the ratios, the time of the
+one-row-per-pick strategy (the GPU default) and the official multiply-adds in ``extra_info``.
+The timed body is this sampler. Run: pytest benchmarks/test_kcenter_sampler.py --benchmark-only
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from reproducers.kcenter.sampler import KCenterSampler, sampler_macs
 from reproducers.kcenter.tokens import patch_grid
 
 BATCH = 2
+ROUNDS = 3
 CASES = {  # name: (frames seen by the sampler, time division, space division, sorted, k)
     "vit": (29, 1, 1, False, 980),
     "motionformer": (32, 8, 1, False, 1568),
@@ -46,13 +49,15 @@ def synthetic_grid(batch: int, frames: int, seed: int = 0, grid: int = 14) -> to
     return patch_grid((colours + wave + noise).clamp(-1, 1))
 
 
-def _best_of(fn, rounds: int) -> tuple[float, object]:
-    best, out = float("inf"), None
+def _best_of(fns: dict, rounds: int) -> dict[str, tuple[float, object]]:
+    """Best time and last output of each function, the functions run in alternation."""
+    best = {name: (float("inf"), None) for name in fns}
     for _ in range(rounds):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            out = fn()
+            best[name] = (min(best[name][0], time.perf_counter() - start), out)
+    return best
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -68,16 +73,23 @@ def test_kcenter_sampler_vs_official(benchmark, case):
     def official():
         return reference_sampler(x, k, S, D, sort, init=init)
 
-    official_s, (ref_patches, ref_indices) = _best_of(official, 2)
-    ours_s, selection = _best_of(ours, 2)
+    bounds = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
+                            strategy="bounds")
+    timed = _best_of({"official": official, "ours": ours,
+                      "bounds": lambda: bounds(x, k, init=init)}, ROUNDS)
+    official_s, (ref_patches, ref_indices) = timed["official"]
+    ours_s, selection = timed["ours"]
+    bounds_s, by_bounds = timed["bounds"]
     incremental = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
                                  strategy="incremental")
-    incremental_s, by_rows = _best_of(lambda: incremental(x, k, init=init), 1)
+    incremental_s, by_rows = _best_of({"rows": lambda: incremental(x, k, init=init)}, 1)["rows"]
     float32_same = torch.equal(selection.indices, ref_indices)
     x64 = x.double()
-    same64 = torch.equal(sampler(x64, k, init=init).indices,
-                         reference_sampler(x64, k, S, D, sort, init=init)[1])
+    ref64 = reference_sampler(x64, k, S, D, sort, init=init)[1]
+    same64 = torch.equal(sampler(x64, k, init=init).indices, ref64)
     assert same64, "float64 picks differ from the official algorithm"
+    bounds_same64 = torch.equal(bounds(x64, k, init=init).indices, ref64)
+    assert bounds_same64, "float64 picks of the bounds strategy differ from the official one"
     if float32_same:
         assert torch.equal(selection.patches, ref_patches)
     n = frames * 196
@@ -86,6 +98,9 @@ def test_kcenter_sampler_vs_official(benchmark, case):
         "official_s": official_s, "ours_s": ours_s, "speedup": official_s / ours_s,
         "incremental_s": incremental_s,
         "incremental_identical_picks": torch.equal(by_rows.indices, selection.indices),
+        "bounds_s": bounds_s, "bounds_speedup": official_s / bounds_s,
+        "bounds_float32_identical_picks": torch.equal(by_bounds.indices, ref_indices),
+        "bounds_float64_identical_picks": bounds_same64,
         "float32_identical_picks": float32_same, "float64_identical_picks": same64,
         "official_gmacs_per_sample": sampler_macs(n, k, S) / 1e9,
         "threads": torch.get_num_threads(),

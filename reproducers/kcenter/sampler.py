@@ -19,15 +19,25 @@ Here only rows that are needed are computed, with the augmented-matrix formula o
 ``torch.cdist`` (``[-2x, |x|^2, 1] @ [y, 1, |y|^2]^T``, clamped at 1e-30, square root):
 - "incremental" (the GPU default): each step computes the last pick's row against all
   candidates, for the whole batch at once, with no host synchronisation;
-- "blocks" (the CPU default): when the last pick has no row yet, the rows of it and of the
+- "predict" (the CPU default for segments of up to 1,024 candidates, :mod:`.predicted`): the
+  greedy run first on int8-rounded points predicts the picks (95-100 % of them on the
+  released segments); their rows are one batched product, the official loop runs on them, a
+  missed pick gets a 32-row product;
+- "blocks" (the CPU default above): when the last pick has no row yet, the rows of it and of the
   ``block - 1`` next-farthest uncovered candidates (one per spatial position) are computed in
   one matrix product and kept until their point is picked; a wrong guess costs time, never a
   different pick. About 1.2-1.5 k rows instead of n per segment (ViT: ~4x fewer
-  multiply-adds than the full matrix).
+  multiply-adds than the full matrix);
+- "bounds" (opt-in, :mod:`.bounded`): exact int8 Gram bounds skip ~97 % of the picks' row
+  entries and the rest use the same formula as a dot product. Its float64 picks are the
+  official ones; in float32 a decision closer than the formula's rounding can differ, since
+  its sums are not the matrix product's (the blocks' rows are, bit for bit).
 The greedy loop runs once for all samples and segments together. Measured on one CPU thread
-(benchmarks/test_kcenter_sampler.py, batch 2): the ViT selection about 2x faster than the
-full-matrix restatement, the 8-segment ones about as fast (their 784 x 784 matrices are cheap
-and thin matrix products run below peak), with identical picks.
+(benchmarks/test_kcenter_sampler.py, batch 2, official and ours alternating, loaded shared
+machine): the ViT selection 1.5-2x faster than the full-matrix restatement (blocks), the
+8-segment ones 1.0-1.4x (predict; blocks 0.7-0.9x, bounds 1.1-1.4x): their 784 x 784
+matrices are cheap, and the int8 Gram, the picks' rows and a second eager loop cost about as
+much as the matrix saved. The 3x of the issue is not reached on CPU.
 """
 
 from __future__ import annotations
@@ -37,8 +47,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .bounded import bounded_greedy
+from .predicted import predicted_greedy
+
 RUNNING_MIN_START = 5e4  # official initial value of the running minimum
 SPREAD = 4  # a block's candidates come from the top SPREAD x block of the running minimum
+PREDICT_UP_TO = 1024  # CPU "auto": "predict" up to this many candidates, "blocks" above
 
 
 @dataclass
@@ -76,20 +90,30 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
 
     ``strategy``: "blocks" (rows computed ahead in blocks of ``block``, see the module
     docstring; ``positions``, the spatial positions per frame, steers which rows; the CPU
-    default), "incremental" (one row per pick against all candidates and no host
-    synchronisation: the GPU default) or "auto". Strategy, block and positions change the
-    work, never the picks.
+    default above ``PREDICT_UP_TO`` candidates), "predict" (rows of the picks predicted on
+    int8-rounded points, :mod:`.predicted`; the CPU default up to it), "incremental" (one row
+    per pick against all candidates and no host synchronisation: the GPU default), "bounds"
+    (exact integer bounds skip most entries, :mod:`.bounded`; float32 near-ties may fall the
+    other way) or "auto". Strategy, block and positions change the work, never the picks
+    (bounds: in float64).
     """
     if not 1 <= k <= points.shape[1]:
         raise ValueError(f"k-center needs 1 <= k <= candidates, got k={k}, "
                          f"n={points.shape[1]}")
-    if strategy == "auto":
-        strategy = "blocks" if points.device.type == "cpu" else "incremental"
-    if strategy not in ("blocks", "incremental"):
+    if strategy == "auto":  # CPU: segments of a few hundred candidates are best predicted
+        strategy = "incremental" if points.device.type != "cpu" else \
+            "predict" if points.shape[1] <= PREDICT_UP_TO else "blocks"
+    if strategy not in ("bounds", "predict", "blocks", "incremental"):
         raise ValueError(f"unknown k-center strategy {strategy!r}")
     with torch.autocast(points.device.type, enabled=False), torch.no_grad():
         if strategy == "incremental":
             return _incremental(points, k, first.to(points.device), cells)
+        if strategy == "bounds":
+            return bounded_greedy(points, k, first.to(points.device), cells,
+                                  _running_start(points))
+        if strategy == "predict":
+            return predicted_greedy(points, k, first.to(points.device), cells,
+                                    _running_start(points))
         return _blocks(points, k, first.to(points.device), cells, block, positions)
 
 

@@ -21,8 +21,9 @@ def _grid(seed: int, batch=2, frames=8, side=4, channels=771):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("strategy", ["blocks", "incremental"])
-@pytest.mark.parametrize("block", [1, 5, 32])
+@pytest.mark.parametrize("strategy,block", [("blocks", 1), ("blocks", 5), ("blocks", 32),
+                                            ("incremental", 32), ("bounds", 32),
+                                            ("predict", 32)])
 def test_greedy_equals_official_restatement(seed, strategy, block):
     g = torch.Generator().manual_seed(100 + seed)
     points = torch.randn(3, 120, 30, generator=g, dtype=torch.float64)
@@ -39,14 +40,47 @@ def test_greedy_equals_official_restatement(seed, strategy, block):
     assert all(len(set(cells[row].tolist())) == 25 for row in got)  # one pick per cell
 
 
+@pytest.mark.parametrize("strategy", ["auto", "bounds", "predict"])
 @pytest.mark.parametrize("S,D,sort", [(1, 1, False), (2, 1, False), (2, 4, True), (4, 4, True)])
-def test_sampler_equals_official_restatement(S, D, sort):
+def test_sampler_equals_official_restatement(S, D, sort, strategy):
     x = _grid(S * 10 + D)
     k = S * (D * D if D > 1 else 12)
     init = torch.arange(2 * S) * 37
-    ours = KCenterSampler(time_division=S, space_division=D, sort_indices=sort)(x, k, init)
+    ours = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
+                          strategy=strategy)(x, k, init)
     patches, indices = reference_sampler(x, k, S, D, sort, init)
     assert torch.equal(ours.indices, indices) and torch.equal(ours.patches, patches)
+
+
+@pytest.mark.parametrize("pixels,coords", [(0.0, 1.0), (1e-3, 4.0), (1.0, 0.0)])
+def test_bounds_strategy_with_flat_pixels_or_far_coordinates(pixels, coords):
+    """The integer bounds stay sound when the pixel scale falls back (all zero), when the
+    coordinates need many pixel steps (repeated channels) and when coordinates are zero."""
+    g = torch.Generator().manual_seed(7)
+    points = torch.randn(4, 90, 40, generator=g, dtype=torch.float64)
+    points[..., :-3] *= pixels
+    points[..., -3:] = torch.randn(4, 90, 3, generator=g, dtype=torch.float64) * coords
+    first = torch.tensor([0, 5, 17, 89])
+    expected = reference_kcenter(points, 30, first)
+    assert torch.equal(greedy_kcenter(points, 30, first, strategy="bounds"), expected)
+
+
+def test_predict_strategy_survives_wrong_predictions(monkeypatch):
+    """A wrong prediction of the picks costs rows computed later, never a different pick."""
+    import reproducers.kcenter.predicted as predicted
+
+    def consecutive(gram, k, first, cells):  # a poor guess: the k candidates after the first
+        return (first[:, None] + torch.arange(k)) % gram.shape[1]
+
+    monkeypatch.setattr(predicted, "_rounded_order", consecutive)
+    g = torch.Generator().manual_seed(11)
+    points = torch.randn(3, 100, 30, generator=g, dtype=torch.float64)
+    first = torch.randint(0, 100, (3,), generator=g)
+    assert torch.equal(greedy_kcenter(points, 70, first, strategy="predict"),
+                       reference_kcenter(points, 70, first))
+    cells = spatial_cells(4, 5, 5, 5)
+    assert torch.equal(greedy_kcenter(points, 25, first, cells, strategy="predict"),
+                       reference_kcenter(points, 25, first, cells))
 
 
 def test_random_first_pick_is_seeded_by_generator_and_global_rng():

@@ -52,8 +52,9 @@ def test_every_variant_is_covered(golden):
     assert sorted(golden["config"]["variants"]) == sorted(_variants())
 
 
+@pytest.mark.parametrize("strategy", ["auto", "bounds", "predict", "blocks"])
 @pytest.mark.parametrize("name", _variants())
-def test_sampler_variant(golden, name):
+def test_sampler_variant(golden, name, strategy):
     c = golden["config"]
     v = c["variants"][name]
     out = golden["outputs"][name]
@@ -62,7 +63,7 @@ def test_sampler_variant(golden, name):
                              space_division=v["space_division"],
                              sort_indices=v["sort_indices"], kcenter_ws=v["kcenter_ws"],
                              kcenter_wt=v["kcenter_wt"],
-                             scale_in_place=v["input_modified_in_place"])
+                             scale_in_place=v["input_modified_in_place"], strategy=strategy)
     plan = _plan(c, v)
     assert plan.kept_frames == tuple(v["kept_full_frames"])
     assert plan.sampler_frames == tuple(v["sampler_input_frames"])
