@@ -17,6 +17,8 @@ video (the protocol's ``pool`` over its ``temporal_clips`` clips per video), the
 mAP; the video scores are also written in jd730's inference json
 (``<output_dir>/<split>_results.json``). ``eval_mode=jd730_clip``: jd730's clip-level
 validation instead (``evaluation.py``).
+Boxes: from the box store with the batch (default), or ``proposals=online``: jd730's RPN on
+every batch (``online.py``), its counts in the result's ``proposals``.
 """
 
 from __future__ import annotations
