@@ -55,10 +55,12 @@ def build(root, split: str, config: dict, train: bool = False, protocol=None) ->
 def for_recipe(config: dict, options) -> dict:
     """The data config a run's options imply: ``proposals=online`` (jd730's per-iteration
     RPN, ``online.py``) reads no box store, so the clips ship no boxes and the config says
-    why (``proposals``); the I3D baselines (``boxes`` false) and the store are unchanged."""
+    why (``proposals``, with the RPN file: the evaluate record's inputs hold the data config,
+    not the recipe); the I3D baselines (``boxes`` false) and the store are unchanged."""
     if option(options, "proposals", "store") != "online" or not config.get("boxes", True):
         return config
-    return {**config, "boxes": False, "proposals": "online"}
+    return {**config, "boxes": False, "proposals": "online",
+            "rpn_weights": option(options, "rpn_weights")}
 
 
 def fingerprint(dataset: STRGClips) -> dict:

@@ -57,7 +57,8 @@ def test_store_is_the_default_and_unchanged():
     online = dataclasses.replace(recipe.options, proposals="online")
     assert data.for_recipe(i3d.data_config, online) == i3d.data_config  # I3D takes no boxes
     assert data.for_recipe(STRG.data_config, online) == {**STRG.data_config, "boxes": False,
-                                                         "proposals": "online"}
+                                                         "proposals": "online",
+                                                         "rpn_weights": None}
     _, _, cfg = configs(STRG, RunOptions(smoke=True, overrides={"proposals": "online"}))
     assert cfg["boxes"] is False and cfg["proposals"] == "online"
 
