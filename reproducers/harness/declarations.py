@@ -66,6 +66,9 @@ class DatasetSpec:
     # keys the builder reads beyond the declared data config, with their defaults: together
     # with the declared config they are the valid ``--set data.NAME`` keys
     config_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # for_recipe(data config, recipe options) -> data config: what a recipe option implies
+    # for the data (e.g. no stored boxes when the model computes them); None: unchanged
+    for_recipe: Callable[[Mapping[str, Any], Any], dict] | None = None
 
 
 @dataclass(frozen=True)

@@ -82,9 +82,12 @@ def configs(rep: Reproduction, opts: RunOptions):
     recipe = rep.smoke_recipe if opts.smoke else rep.recipe
     model = dict(rep.model.smoke if opts.smoke else rep.model.full)
     data = dict(rep.smoke_data if opts.smoke else rep.data_config)
-    out = apply_overrides(recipe, model, data, opts.overrides, rep.dataset.config_defaults)
+    recipe, model, data = apply_overrides(recipe, model, data, opts.overrides,
+                                          rep.dataset.config_defaults)
+    if rep.dataset.for_recipe is not None:
+        data = rep.dataset.for_recipe(data, recipe.options)
     protocol_of(rep, opts)
-    return out
+    return recipe, model, data
 
 
 def protocol_of(rep: Reproduction, opts: RunOptions):

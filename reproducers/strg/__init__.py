@@ -106,7 +106,8 @@ def _dataset(name: str, layout: str, expected: dict, eval_split: str) -> Dataset
                        expected_samples=expected, format=layout,
                        data_root_help="see reproducers/strg/DATA.md (boxes: the prepare stage)",
                        build=data.build, synthesize=data.synthesize,
-                       fingerprint=data.fingerprint, prepare=data.prepare)
+                       fingerprint=data.fingerprint, prepare=data.prepare,
+                       for_recipe=data.for_recipe)
 
 
 SSV1 = _dataset("Something-Something v1", SSV1_LAYOUT,

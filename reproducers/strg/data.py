@@ -12,6 +12,7 @@ from pathlib import Path
 from reproducers.common.video import ssv1
 from reproducers.common.video.formats import id_hash
 from reproducers.harness.errors import UserError
+from reproducers.harness.knobs import option
 
 from . import charades
 from .box_store import BoxStore
@@ -49,6 +50,17 @@ def build(root, split: str, config: dict, train: bool = False, protocol=None) ->
     dataset = STRGClips(index.samples, config, train=train, store=store, clips=clips)
     dataset.index = index
     return dataset
+
+
+def for_recipe(config: dict, options) -> dict:
+    """The data config a run's options imply: ``proposals=online`` (jd730's per-iteration
+    RPN, ``online.py``) reads no box store, so the clips ship no boxes and the config says
+    why (``proposals``, with the RPN file: the evaluate record's inputs hold the data config,
+    not the recipe); the I3D baselines (``boxes`` false) and the store are unchanged."""
+    if option(options, "proposals", "store") != "online" or not config.get("boxes", True):
+        return config
+    return {**config, "boxes": False, "proposals": "online",
+            "rpn_weights": option(options, "rpn_weights")}
 
 
 def fingerprint(dataset: STRGClips) -> dict:

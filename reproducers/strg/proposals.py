@@ -137,6 +137,7 @@ class OnlineProposals(nn.Module):
         super().__init__()
         self.rpn, self.strg, self.step, self.unnormalise = rpn, strg, step, unnormalise
         self.padded_boxes = 0
+        self.box_frames = 0  # frames the RPN ran on
 
     def boxes(self, clip: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) normalised clip -> (B, T / step, K, 4) boxes in its pixels."""
@@ -154,6 +155,7 @@ class OnlineProposals(nn.Module):
         for boxes, scores in self.rpn(frames):
             padded, _, n = pad_frame(boxes.cpu() / scale, scores.cpu(), self.rpn.boxes_per_frame)
             self.padded_boxes += self.rpn.boxes_per_frame - n
+            self.box_frames += 1
             out.append(padded * scale)
         return torch.stack(out).view(b, -1, self.rpn.boxes_per_frame, 4).to(clip)
 

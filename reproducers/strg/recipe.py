@@ -46,6 +46,13 @@ class STRGOptions(TrainerOptions):
     eval_every: int | None = knob(1, ge=1)  # epochs between evaluations (None: last only)
     # full frames at short side 256 differ in width: one video per batch
     eval_batch_size: int | None = knob(1, ge=1)
+    # region proposals: "store": the prepare stage's offline boxes (paper); "online": jd730's
+    # per-iteration RPN (proposals.OnlineProposals; the data then ships no boxes)
+    proposals: Literal["store", "online"] = "store"
+    # "online": torchvision's COCO fasterrcnn_resnet50_fpn file (the prepare stage's
+    # --weights); a relative path is read under --data-root. Smoke runs without it use a
+    # seeded random-init stand-in (online.py)
+    rpn_weights: str | None = None
 
     def describe_optimizer(self, recipe) -> str:
         return (f"sgd (momentum {self.momentum:g}, weight decay {recipe.weight_decay:g}; "

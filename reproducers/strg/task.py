@@ -17,6 +17,8 @@ video (the protocol's ``pool`` over its ``temporal_clips`` clips per video), the
 mAP; the video scores are also written in jd730's inference json
 (``<output_dir>/<split>_results.json``). ``eval_mode=jd730_clip``: jd730's clip-level
 validation instead (``evaluation.py``).
+Boxes: from the box store with the batch (default), or ``proposals=online``: jd730's RPN on
+every batch (``online.py``), its counts in the result's ``proposals``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from .evaluation import (
     real_clips,
 )
 from .inflate import inflate_imagenet, read_torchvision_resnet
+from .online import counts, proposals_for, record
 
 
 def _device(ctx) -> str:
@@ -59,19 +62,22 @@ def _multilabel(ctx) -> bool:
     return ctx.data_config.get("layout", "ssv1") == "charades"
 
 
-def clip_scores(model, batch: dict, device: str) -> torch.Tensor:
-    """Logits (B, clips, classes) of every clip of a batch of items."""
+def clip_scores(model, batch: dict, device: str, online=None) -> torch.Tensor:
+    """Logits (B, clips, classes) of every clip of a batch of items; ``online``: the run's
+    online RPN (``online.py``) computes the boxes, else they come with the batch (store)."""
     video = batch["video"].to(device)
     b, c = video.shape[:2]
     args = (video.flatten(0, 1),)
-    if "boxes" in batch:
+    if online is not None:
+        args += (online.boxes(args[0]),)
+    elif "boxes" in batch:
         args += (batch["boxes"].to(device).flatten(0, 1).to(video.dtype),)
     return model(*args).view(b, c, -1)
 
 
-def _step_loss(multilabel: bool, device: str):
+def _step_loss(multilabel: bool, device: str, online=None):
     def step_loss(model, batch):
-        logits = clip_scores(model, batch, device)[:, 0]
+        logits = clip_scores(model, batch, device, online)[:, 0]
         if multilabel:
             return F.binary_cross_entropy_with_logits(logits, batch["targets"].to(device))
         return F.cross_entropy(logits, batch["label"].to(device))
@@ -85,9 +91,11 @@ def evaluate(ctx, model, dataset) -> dict:
         return evaluate_jd730_clips(ctx, model, dataset)
     was_training = model.training
     model.eval().to(device)
+    online = proposals_for(ctx)
+    since = counts(online)
 
     def forward(batch):
-        logits = clip_scores(model, batch, device).float()
+        logits = clip_scores(model, batch, device, online).float()
         probs = logits.sigmoid() if multilabel else logits.softmax(-1)
         extras = {"index": batch["index"], "label": batch["label"]}
         if multilabel:
@@ -115,8 +123,11 @@ def evaluate(ctx, model, dataset) -> dict:
         write_text_atomic(path, json.dumps(jd730_results(ids, scores, index.classes)))
     # per-sample scores beside the record: claims compare two runs video by video
     targets = res["targets"] if multilabel else res["label"]
-    return {"metrics": metrics, "eval_size": len(scores), "views": dataset.clips,
-            "predictions": predictions.classification(ids, scores, targets)}
+    out = {"metrics": metrics, "eval_size": len(scores), "views": dataset.clips,
+           "predictions": predictions.classification(ids, scores, targets)}
+    if online is not None:  # the store path records its padding in the data fingerprint
+        out["proposals"] = record(ctx, since)
+    return out
 
 
 @torch.no_grad()
@@ -133,12 +144,16 @@ def evaluate_jd730_clips(ctx, model, dataset) -> dict:
                       clips=k_max)
     was_training = model.training
     model.eval().to(device)
+    online = proposals_for(ctx)
+    since = counts(online)
 
     def forward(batch):
         real = real_clips(batch["n_clips"], k_max)
         video = batch["video"][real].to(device)
         args = (video,)
-        if "boxes" in batch:
+        if online is not None:
+            args += (online.boxes(video),)
+        elif "boxes" in batch:
             args += (batch["boxes"][real].to(device).to(video.dtype),)
         logits = model(*args).float().cpu()
         out = torch.full((len(real), k_max, logits.shape[-1]), float("nan"))
@@ -158,6 +173,8 @@ def evaluate_jd730_clips(ctx, model, dataset) -> dict:
     real = real_clips(n_clips, k_max)
     out = {"metrics": metrics, "eval_size": len(logits), "eval_mode": "jd730_clip",
            "clips": int(n_clips.sum()), "loss": loss}
+    if online is not None:
+        out["proposals"] = record(ctx, since)
     index = getattr(dataset, "index", None)
     if index is not None:
         vids = [index.samples[int(i)].video_id for i in res["index"]]
@@ -197,6 +214,7 @@ def train(ctx) -> dict:
     eval_set = datasets[rep.protocol.eval_split]
     model = rep.model.factory(**ctx.model_config)
     init = _initialise(ctx, model)
+    online = proposals_for(ctx)  # before training: a missing RPN file fails first
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=opts.momentum,
                                 weight_decay=recipe.weight_decay)
@@ -212,12 +230,16 @@ def train(ctx) -> dict:
     cfg = train_config(ctx, device=_device(ctx), select_metric=key, epochs=epochs,
                        eval_every=opts.eval_every or epochs,
                        find_unused_parameters=opts.train_part == "head")
-    result = fit(model, optimizer, train_set, _step_loss(_multilabel(ctx), _device(ctx)), cfg,
+    result = fit(model, optimizer, train_set,
+                 _step_loss(_multilabel(ctx), _device(ctx), online), cfg,
                  ctx.output_dir, scheduler=scheduler,
                  evaluate=lambda m: {key: evaluate(ctx, m, eval_set)["metrics"][metric]},
                  resume=ctx.extras.get("resume"), dist=ctx.extras.get("dist"), log=ctx.log)
-    return {"checkpoint": result.checkpoint, "last_checkpoint": result.last,
-            "selected_epoch": result.selected_epoch, "steps": result.steps,
-            # option files; "init" is the harness's account of the chained init
-            "world_size": result.world_size, "init_files": init, "epochs": epochs,
-            "train_part": opts.train_part, "history": result.history}
+    out = {"checkpoint": result.checkpoint, "last_checkpoint": result.last,
+           "selected_epoch": result.selected_epoch, "steps": result.steps,
+           # option files; "init" is the harness's account of the chained init
+           "world_size": result.world_size, "init_files": init, "epochs": epochs,
+           "train_part": opts.train_part, "history": result.history}
+    if online is not None:  # every box frame of the run (training and its evaluations)
+        out["proposals"] = record(ctx)
+    return out
