@@ -404,10 +404,13 @@ def evaluate(rep: Reproduction, opts: RunOptions) -> dict:
         raise UserError(f"--checkpoint {ckpt} does not exist; give the path of a .pt state dict")
     ds, prints = _datasets(rep, ctx, {rep.protocol.eval_split: False})
     ctx.checkpoint = ckpt
+    # the recipe too: its options may steer evaluation (an eval mode, a batch size, a
+    # proposals source), and the seed (a random evaluation draws from it, Task)
     config = {"model": dict(ctx.model_config), "data": dict(ctx.data_config),
+              "recipe": _recipe_dict(ctx.recipe),
               "protocol": _protocol_dict(ctx.protocol), "checkpoint": roots.portable(ckpt),
               "data_root": roots.portable(root)}
-    inputs = {"config": config, "code": _code(rep), "data": prints,
+    inputs = {"config": config, "code": _code(rep), "data": prints, "seed": ctx.seed,
               "checkpoint_sha": file_hash(ckpt)}
 
     def body():

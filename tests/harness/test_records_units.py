@@ -146,3 +146,16 @@ def test_records_dir_and_output_dir_must_be_folders(opts, tmp_path):
     opts.records_dir, opts.output_dir = tmp_path / "records", a_file / "sub"
     with pytest.raises(UserError, match="--output-dir .* is a file"):
         stages.train(rep, opts)
+
+
+def test_evaluate_reruns_when_a_recipe_field_or_the_seed_changes(opts):
+    """An evaluation's inputs hold the recipe (its options may steer evaluation: an eval
+    mode, a proposals source) and the seed (a random evaluation draws from it)."""
+    rep = fake_paper.make()
+    ckpt = Roots.of(opts).resolve(stages.train(rep, opts)["result"]["checkpoint"])
+    given = dataclasses.replace(opts, checkpoint=ckpt)
+    first = stages.evaluate(rep, given)["inputs_hash"]
+    assert stages.evaluate(rep, given)["inputs_hash"] == first  # unchanged: reused
+    changed = stages.evaluate(rep, dataclasses.replace(given, overrides={"batch_size": 16}))
+    reseeded = stages.evaluate(rep, dataclasses.replace(given, seed=7))
+    assert len({first, changed["inputs_hash"], reseeded["inputs_hash"]}) == 3

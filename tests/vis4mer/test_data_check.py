@@ -88,6 +88,7 @@ def test_corrupt_feature_file_is_skipped_and_counted_with_allow_missing(tmp_path
                      .read_text())
     bad = rec["result"]["bad_samples"]["train"]
     assert bad["bad"] == 1 and bad["total"] == 120  # 123 listed, 3 dropped as official
-    assert bad["samples"][0]["path"] == str(corrupt)
+    # stored relative to --data-root, so the record travels (harness/portable.py)
+    assert bad["samples"][0]["path"] == f"$DATA_ROOT/{corrupt.relative_to(root).as_posix()}"
     fingerprint = rec["provenance"]["dataset_fingerprint"]["train"]
     assert fingerprint["found"] == 119 and fingerprint["n_unreadable"] == 1
