@@ -204,24 +204,29 @@ def _classification_correct(arrays, name):
     return None if k is None else _topk_hits(arrays, k).astype(np.float64)
 
 
-def _mean_ap(scores: np.ndarray, targets: np.ndarray) -> float:
-    """Mean over classes with a positive of the average precision (sklearn's definition:
-    sum over ranks of precision x recall increment; ties in score stay in given order)."""
-    aps = []
-    for c in range(scores.shape[1]):
-        y = targets[:, c] > 0
-        if not y.any():
-            continue
-        order = np.argsort(-scores[:, c], kind="stable")
-        hits = y[order]
-        precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-        aps.append(float(precision[hits].sum() / hits.sum()))
-    return 100.0 * float(np.mean(aps)) if aps else float("nan")
+def average_precision(scores, targets) -> np.ndarray:
+    """Per-class AP of (N, C) scores against 0/1 targets (sklearn's definition: sum over
+    ranks of precision x recall increment; ties in score keep the given order); NaN where a
+    class has no positive. The one mAP of the project: papers score their records with it,
+    so offline recomputation from the predictions gives the recorded figure."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, axis=0, kind="stable")
+    hits = np.take_along_axis(np.asarray(targets) > 0, order, 0).astype(np.float64)
+    precision = np.cumsum(hits, 0) / np.arange(1, len(hits) + 1)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0: no positive -> NaN
+        return (precision * hits).sum(0) / hits.sum(0)
+
+
+def mean_average_precision(scores, targets) -> float:
+    """Mean over the classes with a positive of ``average_precision``, in percent."""
+    ap = average_precision(scores, targets)
+    ap = ap[~np.isnan(ap)]
+    return 100.0 * float(ap.mean()) if len(ap) else float("nan")
 
 
 def _classification_metric(arrays, rows, name):
     if name in ("map", "mAP"):  # the schema's metric is "map" (metric_schema.py)
-        return _mean_ap(arrays["scores"][rows].astype(np.float64), arrays["targets"][rows])
+        return mean_average_precision(arrays["scores"][rows], arrays["targets"][rows])
     hits = _classification_correct(arrays, name)
     if hits is None:
         raise UserError(f"classification predictions have no metric {name!r} (acc@k, map)")

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import default_collate
 
-from reproducers.harness import knobs
+from reproducers.harness import knobs, predictions
 from reproducers.harness.errors import UserError
 
 EVAL_MODES = ("paper", "jd730_clip")
@@ -51,18 +51,13 @@ def max_over_clips(scores: torch.Tensor) -> torch.Tensor:
 
 def average_precision(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-class AP of (videos, classes) scores against 0/1 targets; NaN where a class has
-    no positive."""
-    order = scores.argsort(dim=0, descending=True, stable=True)
-    hits = targets.gather(0, order).double()
-    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=torch.float64)[:, None]
-    positives = hits.sum(0)
-    return (precision * hits).sum(0) / positives  # 0/0 -> NaN for classes without positives
+    no positive (the harness's ``predictions.average_precision``, on tensors)."""
+    return torch.from_numpy(predictions.average_precision(scores.detach().cpu(),
+                                                          targets.cpu()))
 
 
 def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
-    ap = average_precision(scores, targets)
-    ap = ap[~ap.isnan()]
-    return float(ap.mean() * 100) if len(ap) else float("nan")
+    return predictions.mean_average_precision(scores.detach().cpu(), targets.cpu())
 
 
 def jd730_results(video_ids: Sequence[str], scores: torch.Tensor, labels: Sequence[str],
