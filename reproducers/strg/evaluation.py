@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import default_collate
 
+from reproducers.common.metrics import topk_accuracy
 from reproducers.harness import knobs, predictions
 from reproducers.harness.errors import UserError
 
@@ -120,10 +121,7 @@ def clip_level_metrics(logits: torch.Tensor, labels: torch.Tensor, n_clips: torc
     mask = real_clips(n_clips, logits.shape[1])
     rows = logits[mask].double()
     targets = labels.reshape(-1, 1).expand(mask.shape)[mask].long()
-    out = {}
-    for k in ks:
-        top = rows.topk(min(k, rows.shape[1]), dim=1).indices
-        out[f"acc@{k}"] = float((top == targets[:, None]).any(1).double().mean() * 100)
+    out = dict(zip((f"acc@{k}" for k in ks), topk_accuracy(rows, targets, ks), strict=True))
     out["loss"] = float(F.cross_entropy(rows, targets))
     return out
 
