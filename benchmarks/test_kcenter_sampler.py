@@ -7,12 +7,13 @@ colours, a moving wave, pixel noise) normalised to [-1, 1] and patchified as the
 loaders do. Both run in float32 with the threads torch was given; the official re-statement
 builds the full pairwise matrix (``torch.cdist``) and takes one Python step per pick.
 
-Official, ours (CPU auto: "predict" on segments, "blocks" on the ViT) and "bounds" alternate, best of
-ROUNDS each, so that load on a shared machine hits all alike. Each case asserts identical picks
-in float64 for both (in float32 two matrix products may round a near-tie differently; whether
-the float32 picks agree is recorded) and stores the times, the ratios, the time of the
-one-row-per-pick strategy (the GPU default) and the official multiply-adds in ``extra_info``.
-The timed body is this sampler. Run: pytest benchmarks/test_kcenter_sampler.py --benchmark-only
+Official and ours (the CPU default, "lookahead") alternate, best of ROUNDS each, so that load
+on a shared machine hits both alike. Each case asserts identical picks in float32 and float64
+(and identical patches), and stores the times, the ratio, the rows computed per pick, the time
+of the one-row-per-pick strategy (the GPU default) and the official multiply-adds in
+``extra_info``. The timed body is this sampler.
+Run: pytest benchmarks/test_kcenter_sampler.py --benchmark-only
+(``OMP_NUM_THREADS=1`` for the one-thread figure of the issue).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import time
 import pytest
 import torch
 
+from reproducers.kcenter import lookahead
 from reproducers.kcenter.reference import reference_sampler
-from reproducers.kcenter.sampler import KCenterSampler, sampler_macs
+from reproducers.kcenter.sampler import KCenterSampler, _running_start, sampler_macs, spatial_cells
 from reproducers.kcenter.tokens import patch_grid
 
 BATCH = 2
-ROUNDS = 3
+ROUNDS = 5
 CASES = {  # name: (frames seen by the sampler, time division, space division, sorted, k)
     "vit": (29, 1, 1, False, 980),
     "motionformer": (32, 8, 1, False, 1568),
@@ -47,6 +49,16 @@ def synthetic_grid(batch: int, frames: int, seed: int = 0, grid: int = 14) -> to
     wave = 0.3 * torch.sin(0.05 * x + 0.03 * y + 0.4 * t)
     noise = 0.1 * torch.randn(batch, 3, frames, side, side, generator=g)
     return patch_grid((colours + wave + noise).clamp(-1, 1))
+
+
+def _problems(x: torch.Tensor, k: int, S: int, D: int, init: torch.Tensor):
+    """The sampler's greedy problems of a grid: points [B * S, n, C], k per segment, first
+    picks, cells and the running minimum's start."""
+    B, T, H, W, C = x.shape
+    points = x.reshape(B * S, -1, C)
+    cells = spatial_cells(T // S, H, W, D) if D != 1 else None
+    return (points, k // S, torch.remainder(init, points.shape[1]), cells,
+            _running_start(points))
 
 
 def _best_of(fns: dict, rounds: int) -> dict[str, tuple[float, object]]:
@@ -73,35 +85,28 @@ def test_kcenter_sampler_vs_official(benchmark, case):
     def official():
         return reference_sampler(x, k, S, D, sort, init=init)
 
-    bounds = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
-                            strategy="bounds")
-    timed = _best_of({"official": official, "ours": ours,
-                      "bounds": lambda: bounds(x, k, init=init)}, ROUNDS)
+    timed = _best_of({"official": official, "ours": ours}, ROUNDS)
     official_s, (ref_patches, ref_indices) = timed["official"]
     ours_s, selection = timed["ours"]
-    bounds_s, by_bounds = timed["bounds"]
     incremental = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
                                  strategy="incremental")
     incremental_s, by_rows = _best_of({"rows": lambda: incremental(x, k, init=init)}, 1)["rows"]
-    float32_same = torch.equal(selection.indices, ref_indices)
+    assert torch.equal(selection.indices, ref_indices), "float32 picks differ from official"
+    assert torch.equal(selection.patches, ref_patches)
     x64 = x.double()
-    ref64 = reference_sampler(x64, k, S, D, sort, init=init)[1]
-    same64 = torch.equal(sampler(x64, k, init=init).indices, ref64)
+    same64 = torch.equal(sampler(x64, k, init=init).indices,
+                         reference_sampler(x64, k, S, D, sort, init=init)[1])
     assert same64, "float64 picks differ from the official algorithm"
-    bounds_same64 = torch.equal(bounds(x64, k, init=init).indices, ref64)
-    assert bounds_same64, "float64 picks of the bounds strategy differ from the official one"
-    if float32_same:
-        assert torch.equal(selection.patches, ref_patches)
+    counts = []
+    lookahead.lookahead_greedy(*_problems(x, k, S, D, init), counts=counts)
     n = frames * 196
     benchmark.extra_info.update({
         "case": case, "batch": BATCH, "candidates": n, "k": k, "segments": S,
         "official_s": official_s, "ours_s": ours_s, "speedup": official_s / ours_s,
+        "rows_per_pick": counts[0] / (BATCH * k),
         "incremental_s": incremental_s,
         "incremental_identical_picks": torch.equal(by_rows.indices, selection.indices),
-        "bounds_s": bounds_s, "bounds_speedup": official_s / bounds_s,
-        "bounds_float32_identical_picks": torch.equal(by_bounds.indices, ref_indices),
-        "bounds_float64_identical_picks": bounds_same64,
-        "float32_identical_picks": float32_same, "float64_identical_picks": same64,
+        "float32_identical_picks": True, "float64_identical_picks": same64,
         "official_gmacs_per_sample": sampler_macs(n, k, S) / 1e9,
         "threads": torch.get_num_threads(),
     })

@@ -17,27 +17,17 @@ How it differs from the official code (same picks, no n x n matrix): the officia
 builds the full distance matrix per segment (``torch.cdist``) and reads one row per pick.
 Here only rows that are needed are computed, with the augmented-matrix formula of
 ``torch.cdist`` (``[-2x, |x|^2, 1] @ [y, 1, |y|^2]^T``, clamped at 1e-30, square root):
-- "incremental" (the GPU default): each step computes the last pick's row against all
-  candidates, for the whole batch at once, with no host synchronisation;
-- "predict" (the CPU default for segments of up to 1,024 candidates, :mod:`.predicted`): the
-  greedy run first on int8-rounded points predicts the picks (95-100 % of them on the
-  released segments); their rows are one batched product, the official loop runs on them, a
-  missed pick gets a 32-row product;
-- "blocks" (the CPU default above): when the last pick has no row yet, the rows of it and of the
-  ``block - 1`` next-farthest uncovered candidates (one per spatial position) are computed in
-  one matrix product and kept until their point is picked; a wrong guess costs time, never a
-  different pick. About 1.2-1.5 k rows instead of n per segment (ViT: ~4x fewer
-  multiply-adds than the full matrix);
-- "bounds" (opt-in, :mod:`.bounded`): exact int8 Gram bounds skip ~97 % of the picks' row
-  entries and the rest use the same formula as a dot product. Its float64 picks are the
-  official ones; in float32 a decision closer than the formula's rounding can differ, since
-  its sums are not the matrix product's (the blocks' rows are, bit for bit).
-The greedy loop runs once for all samples and segments together. Measured on one CPU thread
-(benchmarks/test_kcenter_sampler.py, batch 2, official and ours alternating, loaded shared
-machine): the ViT selection 1.5-2x faster than the full-matrix restatement (blocks), the
-8-segment ones 1.0-1.4x (predict; blocks 0.7-0.9x, bounds 1.1-1.4x): their 784 x 784
-matrices are cheap, and the int8 Gram, the picks' rows and a second eager loop cost about as
-much as the matrix saved. The 3x of the issue is not reached on CPU.
+- "lookahead" (the CPU default, :mod:`.lookahead`): the official loop compiled (numba); the
+  picks predicted on int8-rounded points from the exact state; their rows one-thread matrix
+  products of at least 16 rows, whose entries are the full matrix's bit for bit, so even
+  exact ties fall as released. About 1.06 (segments) to 1.2 (ViT) rows per pick; measured
+  3.0-3.7x faster than the full-matrix restatement on one CPU thread
+  (benchmarks/test_kcenter_sampler.py);
+- "incremental" (the GPU default; the CPU one without numba): each step computes the last
+  pick's row against all candidates, for the whole batch at once, with no host
+  synchronisation. Its one-row products may round differently from the full matrix, which
+  can only swing an exact tie.
+The greedy loop runs once for all samples and segments together.
 """
 
 from __future__ import annotations
@@ -47,12 +37,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .bounded import bounded_greedy
-from .predicted import predicted_greedy
+from . import lookahead
 
 RUNNING_MIN_START = 5e4  # official initial value of the running minimum
-SPREAD = 4  # a block's candidates come from the top SPREAD x block of the running minimum
-PREDICT_UP_TO = 1024  # CPU "auto": "predict" up to this many candidates, "blocks" above
+STRATEGIES = ("lookahead", "incremental")
 
 
 @dataclass
@@ -80,41 +68,35 @@ def spatial_cells(frames: int, height: int, width: int, space_division: int,
 
 
 def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
-                   cells: torch.Tensor | None = None, block: int = 32,
-                   positions: int | None = None, strategy: str = "auto") -> torch.Tensor:
+                   cells: torch.Tensor | None = None, strategy: str = "auto") -> torch.Tensor:
     """Greedy K-center over ``points`` [P, n, C], independently per problem p.
 
     ``first`` [P] holds the first picks (already reduced mod n); ``cells`` [n] the spatial
     cell of each candidate (one pick per cell) or None. Returns the picks [P, k] in greedy
-    order.
-
-    ``strategy``: "blocks" (rows computed ahead in blocks of ``block``, see the module
-    docstring; ``positions``, the spatial positions per frame, steers which rows; the CPU
-    default above ``PREDICT_UP_TO`` candidates), "predict" (rows of the picks predicted on
-    int8-rounded points, :mod:`.predicted`; the CPU default up to it), "incremental" (one row
-    per pick against all candidates and no host synchronisation: the GPU default), "bounds"
-    (exact integer bounds skip most entries, :mod:`.bounded`; float32 near-ties may fall the
-    other way) or "auto". Strategy, block and positions change the work, never the picks
-    (bounds: in float64).
+    order. ``strategy``: "lookahead" (CPU, float32/float64, needs numba), "incremental" (any
+    device) or "auto" (lookahead where it can run, else incremental); see the module
+    docstring. The strategy changes the work, never the picks (bar exact ties, incremental).
     """
     if not 1 <= k <= points.shape[1]:
         raise ValueError(f"k-center needs 1 <= k <= candidates, got k={k}, "
                          f"n={points.shape[1]}")
-    if strategy == "auto":  # CPU: segments of a few hundred candidates are best predicted
-        strategy = "incremental" if points.device.type != "cpu" else \
-            "predict" if points.shape[1] <= PREDICT_UP_TO else "blocks"
-    if strategy not in ("bounds", "predict", "blocks", "incremental"):
-        raise ValueError(f"unknown k-center strategy {strategy!r}")
+    if strategy not in STRATEGIES + ("auto",):
+        raise ValueError(f"unknown k-center strategy {strategy!r}; use one of "
+                         f"{', '.join(STRATEGIES)} or auto")
+    runs_lookahead = (points.device.type == "cpu" and lookahead.available()
+                      and points.dtype in (torch.float32, torch.float64))
+    if strategy == "lookahead" and not runs_lookahead:
+        raise ValueError("the lookahead k-center strategy needs float32/float64 points on the "
+                         "CPU and numba installed; use strategy='incremental'")
+    if strategy == "auto":
+        strategy = "lookahead" if runs_lookahead else "incremental"
     with torch.autocast(points.device.type, enabled=False), torch.no_grad():
-        if strategy == "incremental":
-            return _incremental(points, k, first.to(points.device), cells)
-        if strategy == "bounds":
-            return bounded_greedy(points, k, first.to(points.device), cells,
-                                  _running_start(points))
-        if strategy == "predict":
-            return predicted_greedy(points, k, first.to(points.device), cells,
-                                    _running_start(points))
-        return _blocks(points, k, first.to(points.device), cells, block, positions)
+        first = first.to(points.device)
+        if strategy == "lookahead":
+            return lookahead.lookahead_greedy(points, k, first.cpu(),
+                                              None if cells is None else cells.cpu(),
+                                              _running_start(points))
+        return _incremental(points, k, first, cells)
 
 
 def _augmented(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,64 +130,6 @@ def _incremental(points, k, first, cells):
     return torch.stack(picks, -1)
 
 
-def _blocks(points, k, first, cells, block, positions):
-    P, n, _ = points.shape
-    device = points.device
-    left, right = _augmented(points)
-    capacity = min(n, 3 * k + block)
-    rows = points.new_empty(P, capacity, n)
-    slot = torch.full((P, n), -1, dtype=torch.long, device=device)
-    used = [0] * P
-    running = _running_start(points)
-    batch = torch.arange(P, device=device)
-
-    def fill(p: int, candidates: torch.Tensor) -> None:
-        nonlocal rows, capacity
-        m = candidates.numel()
-        if used[p] + m > capacity:
-            grown = min(n, max(2 * capacity, used[p] + m))
-            rows = torch.cat([rows, rows.new_empty(P, grown - capacity, n)], 1)
-            capacity = grown
-        block_rows = left[p, candidates] @ right[p].mT
-        block_rows.clamp_min_(1e-30).sqrt_()
-        block_rows[torch.arange(m, device=device), candidates] = -1.0  # the diagonal
-        rows[p, used[p]:used[p] + m] = block_rows
-        slot[p, candidates] = torch.arange(used[p], used[p] + m, device=device)
-        used[p] += m
-
-    def fill_missing(last: torch.Tensor, width: int) -> torch.Tensor:
-        where = slot[batch, last]
-        missing = (where < 0).nonzero().flatten().tolist()
-        for p in missing:
-            ahead = running[p].masked_fill(slot[p] >= 0, float("-inf"))
-            ahead[last[p]] = float("-inf")
-            extra = min(width - 1, n - used[p] - 1)
-            if extra <= 0:
-                fill(p, last[p:p + 1])
-                continue
-            top = ahead.topk(min(SPREAD * extra, n - used[p] - 1)).indices
-            if positions:  # one candidate per spatial position (and not the last pick's):
-                cell = top % positions  # neighbours in time are alike, so a pick
-                order = torch.arange(top.numel(), device=device)  # suppresses the others
-                firsts = torch.full((positions,), top.numel(), device=device)
-                firsts.scatter_reduce_(0, cell, order, "amin")
-                top = top[(firsts[cell] == order) & (cell != last[p] % positions)]
-            fill(p, torch.cat([last[p:p + 1], top[:extra]]))
-        return slot[batch, last] if missing else where
-
-    last = first.long()
-    picks = [last]
-    fill_missing(last, 1)  # the running minimum says nothing yet: the first row alone
-    for _ in range(k - 1):
-        where = fill_missing(last, block)
-        torch.minimum(rows[batch, where].to(running.dtype), running, out=running)
-        if cells is not None:
-            running.masked_fill_(cells[None, :] == cells[last][:, None], -1.0)
-        last = running.argmax(-1)
-        picks.append(last)
-    return torch.stack(picks, -1)
-
-
 class KCenterSampler(nn.Module):
     """Official ``KCenterSampler`` semantics on a dense patch grid x [B, T, H, W, C] whose last
     3 channels are the (t, h, w) coordinates. ``forward(x, k, init=None, generator=None)``.
@@ -216,7 +140,7 @@ class KCenterSampler(nn.Module):
 
     def __init__(self, time_division: int = 1, space_division: int = 1,
                  sort_indices: bool = False, kcenter_ws: float = 1.0, kcenter_wt: float = 1.0,
-                 scale_in_place: bool = False, block: int = 32, strategy: str = "auto"):
+                 scale_in_place: bool = False, strategy: str = "auto"):
         super().__init__()
         self.time_division = time_division
         self.space_division = space_division
@@ -224,7 +148,6 @@ class KCenterSampler(nn.Module):
         self.kcenter_ws = kcenter_ws
         self.kcenter_wt = kcenter_wt
         self.scale_in_place = scale_in_place
-        self.block = block
         self.strategy = strategy
 
     def extra_repr(self) -> str:
@@ -263,7 +186,7 @@ class KCenterSampler(nn.Module):
             first = torch.remainder(init.reshape(-1), n)
         cells = spatial_cells(T // S, H, W, D, x.device) if D != 1 else None
         order = torch.ops.kcenter.greedy(points, first.to(x.device), per_segment, cells,
-                                         self.block, H * W, self.strategy)
+                                         self.strategy)
         indices = order
         if self.sort_indices and cells is not None:  # without division every cell id is 0
             indices = torch.gather(order, 1, cells[order].argsort(dim=-1, stable=True))
@@ -276,14 +199,14 @@ class KCenterSampler(nn.Module):
 
 @torch.library.custom_op("kcenter::greedy", mutates_args=())
 def greedy_op(points: torch.Tensor, first: torch.Tensor, k: int, cells: torch.Tensor | None,
-              block: int, positions: int, strategy: str) -> torch.Tensor:
+              strategy: str) -> torch.Tensor:
     """``greedy_kcenter`` as one opaque op (``torch.ops.kcenter.greedy``): tracers and FLOP
     counters see one node, counted with ``sampler_macs`` by the handle registered below."""
-    return greedy_kcenter(points, k, first, cells, block, positions or None, strategy)
+    return greedy_kcenter(points, k, first, cells, strategy)
 
 
 @greedy_op.register_fake
-def _(points, first, k, cells, block, positions, strategy):
+def _(points, first, k, cells, strategy):
     return points.new_empty(points.shape[0], k, dtype=torch.long)
 
 

@@ -3,6 +3,7 @@ inputs (float64, so no rounding near-tie can split them), its strategies, seeds 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,27 +21,35 @@ def _grid(seed: int, batch=2, frames=8, side=4, channels=771):
     return torch.randn(batch, frames, side, side, channels, generator=g, dtype=torch.float64)
 
 
+@pytest.fixture(params=[(1024, 48), (40, 16), (24, 7)], ids=["whole", "pool", "small"])
+def lookahead_settings(request, monkeypatch):
+    """The lookahead strategy with one Gram matrix of all candidates, or predictions from a
+    pool of the farthest (short blocks included): the work changes, the picks must not."""
+    from reproducers.kcenter import lookahead
+
+    whole, block = request.param
+    monkeypatch.setattr(lookahead, "WHOLE_UP_TO", whole)
+    monkeypatch.setattr(lookahead, "POOL", max(whole, 2))
+    monkeypatch.setattr(lookahead, "BLOCK", block)
+
+
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("strategy,block", [("blocks", 1), ("blocks", 5), ("blocks", 32),
-                                            ("incremental", 32), ("bounds", 32),
-                                            ("predict", 32)])
-def test_greedy_equals_official_restatement(seed, strategy, block):
+@pytest.mark.parametrize("strategy", ["lookahead", "incremental"])
+def test_greedy_equals_official_restatement(seed, strategy, lookahead_settings):
     g = torch.Generator().manual_seed(100 + seed)
     points = torch.randn(3, 120, 30, generator=g, dtype=torch.float64)
     first = torch.randint(0, 120, (3,), generator=g)
     expected = reference_kcenter(points, 40, first)
-    got = greedy_kcenter(points, 40, first, block=block, positions=15, strategy=strategy)
-    assert torch.equal(got, expected)
+    assert torch.equal(greedy_kcenter(points, 40, first, strategy=strategy), expected)
     cells = spatial_cells(4, 5, 5, 5)  # 25 one-patch cells x 4 frames
     points, first = points[:, :100], first % 100
     expected = reference_kcenter(points, 25, first, cells)
-    got = greedy_kcenter(points, 25, first, cells, block=block, positions=25,
-                         strategy=strategy)
+    got = greedy_kcenter(points, 25, first, cells, strategy=strategy)
     assert torch.equal(got, expected)
     assert all(len(set(cells[row].tolist())) == 25 for row in got)  # one pick per cell
 
 
-@pytest.mark.parametrize("strategy", ["auto", "bounds", "predict"])
+@pytest.mark.parametrize("strategy", ["auto", "lookahead", "incremental"])
 @pytest.mark.parametrize("S,D,sort", [(1, 1, False), (2, 1, False), (2, 4, True), (4, 4, True)])
 def test_sampler_equals_official_restatement(S, D, sort, strategy):
     x = _grid(S * 10 + D)
@@ -53,34 +62,59 @@ def test_sampler_equals_official_restatement(S, D, sort, strategy):
 
 
 @pytest.mark.parametrize("pixels,coords", [(0.0, 1.0), (1e-3, 4.0), (1.0, 0.0)])
-def test_bounds_strategy_with_flat_pixels_or_far_coordinates(pixels, coords):
-    """The integer bounds stay sound when the pixel scale falls back (all zero), when the
-    coordinates need many pixel steps (repeated channels) and when coordinates are zero."""
+def test_lookahead_with_flat_pixels_or_far_coordinates(pixels, coords):
+    """The int8 prediction stays harmless when the pixels are all zero (the rounding step
+    falls back to 1), tiny next to the coordinates, or the coordinates are zero."""
     g = torch.Generator().manual_seed(7)
     points = torch.randn(4, 90, 40, generator=g, dtype=torch.float64)
     points[..., :-3] *= pixels
     points[..., -3:] = torch.randn(4, 90, 3, generator=g, dtype=torch.float64) * coords
     first = torch.tensor([0, 5, 17, 89])
     expected = reference_kcenter(points, 30, first)
-    assert torch.equal(greedy_kcenter(points, 30, first, strategy="bounds"), expected)
+    assert torch.equal(greedy_kcenter(points, 30, first, strategy="lookahead"), expected)
 
 
-def test_predict_strategy_survives_wrong_predictions(monkeypatch):
-    """A wrong prediction of the picks costs rows computed later, never a different pick."""
-    import reproducers.kcenter.predicted as predicted
+@pytest.mark.parametrize("guess", ["nothing", "wrong"])
+def test_lookahead_survives_wrong_predictions(monkeypatch, guess):
+    """A wrong (or no) prediction of the next picks costs rows computed later, never a
+    different pick: the picks come from the official loop on the computed rows."""
+    from reproducers.kcenter import lookahead
 
-    def consecutive(gram, k, first, cells):  # a poor guess: the k candidates after the first
-        return (first[:, None] + torch.arange(k)) % gram.shape[1]
+    def poor(running, slot, cells, use_cells, members, start, gram, scale2, coords, limit,
+             steps, out):
+        out[0] = members[start]
+        found = 1
+        if guess == "wrong":  # the candidates without a row that are nearest the pick
+            for j in np.argsort(gram[start, :])[::-1]:
+                if found < limit and slot[members[j]] < 0 and j != start:
+                    out[found] = members[j]
+                    found += 1
+        return found
 
-    monkeypatch.setattr(predicted, "_rounded_order", consecutive)
+    monkeypatch.setattr(lookahead, "_simulate", poor)
     g = torch.Generator().manual_seed(11)
     points = torch.randn(3, 100, 30, generator=g, dtype=torch.float64)
     first = torch.randint(0, 100, (3,), generator=g)
-    assert torch.equal(greedy_kcenter(points, 70, first, strategy="predict"),
-                       reference_kcenter(points, 70, first))
+    counts = []
+    got = lookahead.lookahead_greedy(points, 70, first, None, torch.full((3, 100), 5e4),
+                                     counts=counts)
+    assert torch.equal(got, reference_kcenter(points, 70, first))
+    assert counts[0] >= 3 * 70  # every pick's row, and more when the guesses are wrong
     cells = spatial_cells(4, 5, 5, 5)
-    assert torch.equal(greedy_kcenter(points, 25, first, cells, strategy="predict"),
+    assert torch.equal(greedy_kcenter(points, 25, first, cells, strategy="lookahead"),
                        reference_kcenter(points, 25, first, cells))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lookahead_leaves_the_thread_count_as_it_was(threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        greedy_kcenter(torch.randn(5, 60, 20), 10, torch.zeros(5, dtype=torch.long),
+                       strategy="lookahead")
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_random_first_pick_is_seeded_by_generator_and_global_rng():
@@ -119,6 +153,9 @@ def test_bad_settings_raise():
         greedy_kcenter(x.reshape(2, -1, 771), 200, torch.tensor([0, 0]))
     with pytest.raises(ValueError, match="strategy"):
         greedy_kcenter(x.reshape(2, -1, 771), 2, torch.tensor([0, 0]), strategy="x")
+    with pytest.raises(ValueError, match="lookahead .* needs float32/float64"):
+        greedy_kcenter(x.reshape(2, -1, 771).half(), 2, torch.tensor([0, 0]),
+                       strategy="lookahead")
 
 
 def test_macs_of_the_released_vit_and_segmented_models():
@@ -152,30 +189,25 @@ def _tie_heavy(seed: int, frames=32, side=4, channels=771):
     return points, torch.randint(0, n, (2,), generator=g), side * side
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("strategy", [
-    "predict",
-    # known debt: their rows are the cdist formula on fewer rows, so float32 rounding can
-    # differ from the official full matrix, and exact ties then fall to another candidate
-    pytest.param("blocks", marks=pytest.mark.xfail(strict=True, reason="ties: see comment")),
+    "lookahead",
+    # known debt: one-row products may round differently from the official full matrix,
+    # and exact ties then fall to another candidate (the GPU default; CPU without numba)
     pytest.param("incremental", marks=pytest.mark.xfail(strict=True,
                                                         reason="ties: see comment")),
 ])
-def test_ties_fall_as_in_the_official_full_matrix_on_one_thread(strategy, one_thread):
-    """On one thread (how the smoke runs train) "predict" breaks exact ties as the official
-    full matrix does. Known debt: with more threads its smaller products are blocked
-    differently by the BLAS and ties may fall elsewhere (seen with 2 threads), while the
-    official full matrix gives the same picks on 1 and 2 threads; no strategy is tie-exact in
-    general. Picks without exact ties are identical everywhere (tests above, golden file)."""
-    for seed in range(5):
-        points, first, positions = _tie_heavy(seed)
-        expected = reference_kcenter(points, 128, first)
-        got = greedy_kcenter(points, 128, first, None, strategy=strategy, positions=positions)
-        assert torch.equal(got, expected), seed
+def test_ties_fall_as_in_the_official_full_matrix(strategy, threads):
+    """Exact ties (flat patches, as in the smoke data and letterboxed videos) fall as in the
+    official full matrix, whose bits do not depend on the thread count: lookahead's rows are
+    one-thread products of at least 16 rows, which have those bits, on 1 and 2 threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for seed in range(5):
+            points, first, _ = _tie_heavy(seed)
+            expected = reference_kcenter(points, 128, first)
+            assert torch.equal(greedy_kcenter(points, 128, first, None, strategy=strategy),
+                               expected), seed
+    finally:
+        torch.set_num_threads(before)

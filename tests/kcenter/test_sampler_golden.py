@@ -52,7 +52,7 @@ def test_every_variant_is_covered(golden):
     assert sorted(golden["config"]["variants"]) == sorted(_variants())
 
 
-@pytest.mark.parametrize("strategy", ["auto", "bounds", "predict", "blocks"])
+@pytest.mark.parametrize("strategy", ["auto", "lookahead", "incremental"])
 @pytest.mark.parametrize("name", _variants())
 def test_sampler_variant(golden, name, strategy):
     c = golden["config"]
@@ -88,10 +88,21 @@ def test_sampler_float64_same_picks(golden, name):
     assert torch.equal(sel.indices, golden["outputs"][name]["indices"])
 
 
-@pytest.mark.parametrize("block", [1, 2, 7, 64])
-def test_block_width_never_changes_the_picks(golden, block):
-    v = golden["config"]["variants"]["timesformer"]
+@pytest.mark.parametrize("pool,block", [(4096, 48), (64, 16), (32, 40)])
+@pytest.mark.parametrize("name", ["timesformer", "vit_no_hybrid"])
+def test_lookahead_settings_never_change_the_picks(golden, monkeypatch, name, pool, block):
+    """One Gram matrix of all candidates or predictions from a pool of the farthest, short or
+    long products: the work changes, the picks do not."""
+    from reproducers.kcenter import lookahead
+
+    monkeypatch.setattr(lookahead, "WHOLE_UP_TO", pool)
+    monkeypatch.setattr(lookahead, "POOL", pool)
+    monkeypatch.setattr(lookahead, "BLOCK", block)
+    v = golden["config"]["variants"][name]
+    plan = _plan(golden["config"], v)
     sampler = KCenterSampler(time_division=v["time_division"],
-                             space_division=v["space_division"], sort_indices=True, block=block)
-    sel = sampler(golden["inputs"]["x"], v["k"], init=golden["inputs"]["init"]["timesformer"])
-    assert torch.equal(sel.indices, golden["outputs"]["timesformer"]["indices"])
+                             space_division=v["space_division"],
+                             sort_indices=v["sort_indices"], strategy="lookahead")
+    tokens = select_tokens(golden["inputs"]["x"].clone(), plan, sampler,
+                           init=golden["inputs"]["init"][name])
+    assert torch.equal(tokens.indices, golden["outputs"][name]["indices"])

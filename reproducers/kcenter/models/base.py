@@ -44,7 +44,7 @@ class KCenterBackbone(nn.Module):
     time_table = "time_embed"
 
     def __init__(self, plan: TokenPlan, num_classes: int, embed_dim: int, patch_size: int,
-                 kcenter_ws: float = 1.0, kcenter_wt: float = 1.0, sampler_block: int = 32):
+                 kcenter_ws: float = 1.0, kcenter_wt: float = 1.0):
         super().__init__()
         self.plan = plan
         self.num_classes = num_classes
@@ -55,8 +55,8 @@ class KCenterBackbone(nn.Module):
                                 nn.Parameter(torch.zeros(1, plan.num_frames, embed_dim)))
         self.patch_embed = PatchEmbed(patch_size, embed_dim)
         self.sampler = KCenterSampler(plan.time_division, plan.space_division,
-                                      plan.sort_indices, kcenter_ws, kcenter_wt,
-                                      block=sampler_block) if plan.k else None
+                                      plan.sort_indices, kcenter_ws,
+                                      kcenter_wt) if plan.k else None
 
     @property
     def time_weight(self) -> nn.Parameter:
