@@ -211,3 +211,21 @@ def test_ties_fall_as_in_the_official_full_matrix(strategy, threads):
                                expected), seed
     finally:
         torch.set_num_threads(before)
+
+
+def test_without_numba_auto_falls_back_to_incremental(monkeypatch):
+    """numba is a dependency, but a machine without it still samples (the incremental rows),
+    and asking for lookahead there says what is missing."""
+    from reproducers.kcenter import lookahead, sampler
+
+    monkeypatch.setattr(lookahead, "available", lambda: False)
+    used = []
+    original = sampler._incremental
+    monkeypatch.setattr(sampler, "_incremental",
+                        lambda *a: used.append(1) or original(*a))
+    points = torch.randn(2, 50, 20, dtype=torch.float64)
+    first = torch.tensor([3, 7])
+    assert torch.equal(greedy_kcenter(points, 12, first), reference_kcenter(points, 12, first))
+    assert used == [1]
+    with pytest.raises(ValueError, match="numba installed"):
+        greedy_kcenter(points, 12, first, strategy="lookahead")
