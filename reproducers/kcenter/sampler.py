@@ -23,10 +23,12 @@ Here only rows that are needed are computed, with the augmented-matrix formula o
   exact ties fall as released. About 1.06 (segments) to 1.2 (ViT) rows per pick; measured
   3.0-3.7x faster than the full-matrix restatement on one CPU thread
   (benchmarks/test_kcenter_sampler.py);
-- "incremental" (the GPU default; the CPU one without numba): each step computes the last
-  pick's row against all candidates, for the whole batch at once, with no host
-  synchronisation. Its one-row products may round differently from the full matrix, which
-  can only swing an exact tie.
+- "incremental" (the GPU default): each step computes the last pick's row against all
+  candidates, for the whole batch at once, with no host synchronisation. Its one-row
+  products may round differently from the full matrix, which can only swing an exact tie;
+- "matrix": the official full matrix (:mod:`.reference`), the CPU choice when there are
+  fewer than half as many problems (samples x segments) as threads, or no numba: lookahead
+  runs one problem per thread, the matrix product uses them all.
 The greedy loop runs once for all samples and segments together.
 """
 
@@ -40,7 +42,7 @@ from torch import nn
 from . import lookahead
 
 RUNNING_MIN_START = 5e4  # official initial value of the running minimum
-STRATEGIES = ("lookahead", "incremental")
+STRATEGIES = ("lookahead", "incremental", "matrix")
 
 
 @dataclass
@@ -74,8 +76,11 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
     ``first`` [P] holds the first picks (already reduced mod n); ``cells`` [n] the spatial
     cell of each candidate (one pick per cell) or None. Returns the picks [P, k] in greedy
     order. ``strategy``: "lookahead" (CPU, float32/float64, needs numba), "incremental" (any
-    device) or "auto" (lookahead where it can run, else incremental); see the module
-    docstring. The strategy changes the work, never the picks (bar exact ties, incremental).
+    device), "matrix" (the official full matrix, :mod:`.reference`) or "auto": on the CPU
+    lookahead while there are at least half as many problems as threads (its products run
+    one problem per thread), else the matrix, whose product uses every thread; incremental
+    elsewhere (see the module docstring). The strategy changes the work, never the picks
+    (bar exact ties, incremental).
     """
     if not 1 <= k <= points.shape[1]:
         raise ValueError(f"k-center needs 1 <= k <= candidates, got k={k}, "
@@ -89,9 +94,14 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
         raise ValueError("the lookahead k-center strategy needs float32/float64 points on the "
                          "CPU and numba installed; use strategy='incremental'")
     if strategy == "auto":
-        strategy = "lookahead" if runs_lookahead else "incremental"
+        strategy = "incremental" if points.device.type != "cpu" else \
+            "matrix" if not runs_lookahead or 2 * points.shape[0] < torch.get_num_threads() \
+            else "lookahead"
     with torch.autocast(points.device.type, enabled=False), torch.no_grad():
         first = first.to(points.device)
+        if strategy == "matrix":
+            from .reference import reference_kcenter  # imports this module
+            return reference_kcenter(points, k, first, cells)
         if strategy == "lookahead":
             return lookahead.lookahead_greedy(points, k, first.cpu(),
                                               None if cells is None else cells.cpu(),

@@ -34,7 +34,7 @@ def lookahead_settings(request, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("strategy", ["lookahead", "incremental"])
+@pytest.mark.parametrize("strategy", ["lookahead", "incremental", "matrix"])
 def test_greedy_equals_official_restatement(seed, strategy, lookahead_settings):
     g = torch.Generator().manual_seed(100 + seed)
     points = torch.randn(3, 120, 30, generator=g, dtype=torch.float64)
@@ -213,19 +213,44 @@ def test_ties_fall_as_in_the_official_full_matrix(strategy, threads):
         torch.set_num_threads(before)
 
 
-def test_without_numba_auto_falls_back_to_incremental(monkeypatch):
-    """numba is a dependency, but a machine without it still samples (the incremental rows),
-    and asking for lookahead there says what is missing."""
+def test_without_numba_auto_falls_back_to_the_full_matrix(monkeypatch):
+    """numba is a dependency, but a machine without it still samples (the official full
+    matrix), and asking for lookahead there says what is missing."""
     from reproducers.kcenter import lookahead, sampler
 
     monkeypatch.setattr(lookahead, "available", lambda: False)
     used = []
-    original = sampler._incremental
-    monkeypatch.setattr(sampler, "_incremental",
-                        lambda *a: used.append(1) or original(*a))
+    original = lookahead.lookahead_greedy
+    monkeypatch.setattr(lookahead, "lookahead_greedy",
+                        lambda *a, **k: used.append(1) or original(*a, **k))
     points = torch.randn(2, 50, 20, dtype=torch.float64)
     first = torch.tensor([3, 7])
     assert torch.equal(greedy_kcenter(points, 12, first), reference_kcenter(points, 12, first))
-    assert used == [1]
+    assert used == []
     with pytest.raises(ValueError, match="numba installed"):
         greedy_kcenter(points, 12, first, strategy="lookahead")
+
+
+@pytest.mark.parametrize("threads,problems,lookahead_used", [(1, 1, True), (2, 1, True),
+                                                             (2, 2, True), (4, 1, False),
+                                                             (8, 4, True), (9, 4, False)])
+def test_auto_uses_lookahead_while_problems_keep_the_threads_busy(monkeypatch, threads,
+                                                                  problems, lookahead_used):
+    """lookahead runs one problem per thread; with fewer than half as many problems as
+    threads the official matrix (every thread on one product) is the faster exact choice."""
+    from reproducers.kcenter import lookahead
+
+    used = []
+    original = lookahead.lookahead_greedy
+    monkeypatch.setattr(lookahead, "lookahead_greedy",
+                        lambda *a, **k: used.append(1) or original(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        points = torch.randn(problems, 40, 20)
+        first = torch.zeros(problems, dtype=torch.long)
+        assert torch.equal(greedy_kcenter(points, 9, first),
+                           reference_kcenter(points, 9, first))
+    finally:
+        torch.set_num_threads(before)
+    assert bool(used) == lookahead_used
