@@ -216,7 +216,7 @@ def test_ties_fall_as_in_the_official_full_matrix(strategy, threads):
 def test_without_numba_auto_falls_back_to_the_full_matrix(monkeypatch):
     """numba is a dependency, but a machine without it still samples (the official full
     matrix), and asking for lookahead there says what is missing."""
-    from reproducers.kcenter import lookahead, sampler
+    from reproducers.kcenter import lookahead
 
     monkeypatch.setattr(lookahead, "available", lambda: False)
     used = []
