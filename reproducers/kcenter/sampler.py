@@ -92,7 +92,8 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
                       and points.dtype in (torch.float32, torch.float64))
     if strategy == "lookahead" and not runs_lookahead:
         raise ValueError("the lookahead k-center strategy needs float32/float64 points on the "
-                         "CPU and numba installed; use strategy='incremental'")
+                         "CPU and numba installed; use strategy='matrix' (the official full "
+                         "matrix) or 'incremental'")
     if strategy == "auto":
         strategy = "incremental" if points.device.type != "cpu" else \
             "matrix" if not runs_lookahead or 2 * points.shape[0] < torch.get_num_threads() \
