@@ -27,9 +27,9 @@ Here only rows that are needed are computed, with the augmented-matrix formula o
 - "incremental" (the GPU default): each step computes the last pick's row against all
   candidates, for the whole batch at once, with no host synchronisation. Its one-row
   products may round differently from the full matrix, which can only swing an exact tie;
-- "matrix": the official full matrix (:mod:`.reference`), the CPU choice when there are
-  fewer than half as many problems (samples x segments) as threads, or no numba: lookahead
-  runs one problem per thread, the matrix product uses them all.
+- "matrix": the official full matrix (``torch.cdist``, one row read per pick), the CPU
+  choice when there are fewer than half as many problems (samples x segments) as threads,
+  or no numba: lookahead runs one problem per thread, the matrix product uses them all.
 The greedy loop runs once for all samples and segments together.
 """
 
@@ -77,7 +77,7 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
     ``first`` [P] holds the first picks (already reduced mod n); ``cells`` [n] the spatial
     cell of each candidate (one pick per cell) or None. Returns the picks [P, k] in greedy
     order. ``strategy``: "lookahead" (CPU, float32/float64, needs numba), "incremental" (any
-    device), "matrix" (the official full matrix, :mod:`.reference`) or "auto": on the CPU
+    device), "matrix" (the official full matrix) or "auto": on the CPU
     lookahead while there are at least half as many problems as threads (its products run
     one problem per thread), else the matrix, whose product uses every thread; incremental
     elsewhere (see the module docstring). The strategy changes the work, never the picks
@@ -102,8 +102,7 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
     with torch.autocast(points.device.type, enabled=False), torch.no_grad():
         first = first.to(points.device)
         if strategy == "matrix":
-            from .reference import reference_kcenter  # imports this module
-            return reference_kcenter(points, k, first, cells)
+            return _matrix(points, k, first, cells)
         if strategy == "lookahead":
             return lookahead.lookahead_greedy(points, k, first.cpu(),
                                               None if cells is None else cells.cpu(),
@@ -122,6 +121,24 @@ def _running_start(points: torch.Tensor) -> torch.Tensor:
     """The running minimum, in the default dtype as released."""
     return torch.full(points.shape[:2], RUNNING_MIN_START, dtype=torch.get_default_dtype(),
                       device=points.device)
+
+
+def _matrix(points, k, first, cells):
+    """The official computation: the full ``torch.cdist`` matrix, diagonal -1, one row per
+    pick (its own restatement in :mod:`.reference` stays the tests' independent oracle)."""
+    distances = torch.cdist(points, points)
+    distances.diagonal(dim1=1, dim2=2).fill_(-1.0)
+    running = _running_start(points)
+    batch = torch.arange(points.shape[0], device=points.device)
+    last = first.long()
+    picks = [last]
+    for _ in range(k - 1):
+        torch.minimum(distances[batch, last].to(running.dtype), running, out=running)
+        if cells is not None:
+            running.masked_fill_(cells[None, :] == cells[last][:, None], -1.0)
+        last = running.argmax(-1)
+        picks.append(last)
+    return torch.stack(picks, -1)
 
 
 def _incremental(points, k, first, cells):
