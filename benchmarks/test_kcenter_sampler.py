@@ -20,7 +20,8 @@ matrix (16 x 784 x 784 floats for the segments) to the system after each call, s
 pays its page faults; a long-running process (training, or this file run after the forward
 benchmarks) keeps the memory and the official segments run ~1.5x faster. For the steady
 state run with ``MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736``.
-Measured (one thread, Xeon with AVX-512): ViT 3.3-4x, segments 2.0-2.3x steady, ~3x fresh.
+Measured (one thread, Xeon with AVX-512): ViT 3.7x fresh / 3.2x steady, segments 3.2x fresh /
+2.2x steady; two threads: ViT 3.4x / 3.3x, segments 3.0-3.3x / 2.0x.
 """
 
 from __future__ import annotations

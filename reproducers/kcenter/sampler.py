@@ -22,8 +22,8 @@ Here only rows that are needed are computed, with the augmented-matrix formula o
   products of at least 16 rows, whose entries are the full matrix's bit for bit, so even
   exact ties fall as released. About 1.06 (segments) to 1.2 (ViT) rows per pick. Against
   the full-matrix restatement on one CPU thread (benchmarks/test_kcenter_sampler.py): ViT
-  3.3-4x faster; 784-candidate segments 2.0-2.3x once the allocator serves the official
-  matrix without page faults (a warm training process), about 3x in a fresh process;
+  3.2-3.7x faster; 784-candidate segments 2.0-2.2x once the allocator serves the official
+  matrix without page faults (a warm training process), 3.0-3.3x in a fresh process;
 - "incremental" (the GPU default): each step computes the last pick's row against all
   candidates, for the whole batch at once, with no host synchronisation. Its one-row
   products may round differently from the full matrix, which can only swing an exact tie;
