@@ -45,7 +45,7 @@ BLOCK = 48  # and lists at most this many rows for the next product
 
 
 def available() -> bool:
-    """Whether numba is importable (else ``auto`` uses the pure-PyTorch strategies)."""
+    """Whether numba is importable (else ``auto`` uses the official full matrix)."""
     return njit is not None
 
 
