@@ -7,7 +7,6 @@ processes: 1 main + 1 aux, the official 7 + 1 split scaled down).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,11 @@ from torch.utils.data import TensorDataset
 
 from reproducers.common.aux_stream import AuxStream, AuxStreamStep, CyclingBatchSampler, plan_roles
 from reproducers.common.checkpoint import load_checkpoint
-from reproducers.common.distributed import cleanup, init_distributed
+from reproducers.common.distributed import cleanup
 from reproducers.common.trainer import TrainConfig, fit
 from reproducers.harness.errors import UserError
 
-from .test_trainer_distributed import free_port
+from .test_trainer_distributed import free_port, join_gloo
 
 LR, WEIGHT = 0.5, 0.125
 
@@ -111,10 +110,8 @@ def test_one_process_trains_both_streams_with_their_shares(tmp_path):
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    dist = init_distributed("cpu")
+    dist = join_gloo(rank, world, port)
     try:
         _run(Path(out), dist, dedicated=1)
     finally:

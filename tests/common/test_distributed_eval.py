@@ -3,7 +3,6 @@ give the single-process outputs and acc@1, every index scored exactly once."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,9 @@ from reproducers.common.distributed import (
     ShardSampler,
     cleanup,
     distributed_evaluate,
-    init_distributed,
 )
 from reproducers.common.metrics import aggregate_by_video, topk_accuracy
-from tests.common.test_trainer_distributed import free_port
+from tests.common.test_trainer_distributed import free_port, join_gloo
 
 VIDEO = torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4, 5, 5])  # 11 views of 6 videos
 
@@ -54,10 +52,8 @@ def evaluate(dist=None, seen: list | None = None) -> dict:
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    dist = init_distributed("cpu")
+    dist = join_gloo(rank, world, port)
     try:
         seen: list[int] = []
         res = evaluate(dist, seen)

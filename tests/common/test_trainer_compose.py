@@ -8,7 +8,6 @@ the combination resumes bit for bit; meaningless compositions are refused in one
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,13 @@ from torch.utils.data import TensorDataset
 
 from reproducers.common.aux_stream import AuxStream, AuxStreamStep
 from reproducers.common.checkpoint import load_checkpoint
-from reproducers.common.distributed import cleanup, init_distributed
+from reproducers.common.distributed import cleanup
 from reproducers.common.ema import YoloxEma
 from reproducers.common.steps import PerFrameSequenceStep, PlainStep, as_strategy
 from reproducers.common.trainer import NonFiniteLoss, TrainConfig, fit
 from reproducers.harness.errors import UserError
 
-from .test_trainer_distributed import free_port
+from .test_trainer_distributed import free_port, join_gloo
 
 LR, WEIGHT, FRAMES = 0.5, 0.125, 2
 
@@ -94,10 +93,8 @@ def test_aux_stream_over_frame_steps_one_process(tmp_path):
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    dist = init_distributed("cpu")
+    dist = join_gloo(rank, world, port)
     try:
         _run(Path(out), dist, dedicated=1)
     finally:

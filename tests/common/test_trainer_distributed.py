@@ -32,6 +32,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def join_gloo(rank: int, world: int, port: int):
+    """In a spawned test worker: the torchrun environment of ``rank`` on localhost, then the
+    CPU (gloo) process group; returns ``init_distributed``'s handle."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    return init_distributed("cpu")
+
+
 class Blobs(Dataset):
     def __init__(self, n: int = 80):
         g = torch.Generator().manual_seed(7)
@@ -64,9 +72,7 @@ def train(out: Path, dist=None, epochs: int = 2, resume=None):
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    dist = init_distributed("cpu")
+    dist = join_gloo(rank, world, port)
     try:
         res = train(Path(out), dist)
         if dist.is_main:
