@@ -3,40 +3,29 @@ clip scored, clip-level accuracy that the per-clip predictions recompute."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
 import torch
 
-from reproducers.harness.declarations import RunContext
 from reproducers.harness.errors import UserError
 from reproducers.strg import REPRODUCTIONS, data
+from tests.strg.contexts import smoke_context
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory):
+def root(tmp_path_factory):  # one training video per class: only validation is read
     root = tmp_path_factory.mktemp("ssv1")
     data.synthesize(root, {"n_per_class": 1, "n_val_per_class": 1, "frames_per_video": 16,
                            "size": 64, "boxes_per_frame": 3}, seed=0)
     return root
 
 
-def _ctx(rep, root, tmp_path, **options):
-    recipe = rep.smoke_recipe
-    opts = recipe.options
-    opts = dataclasses.replace(opts, **options) if dataclasses.is_dataclass(opts) \
-        else {**opts, **options}
-    recipe = dataclasses.replace(recipe, options=opts)
-    return RunContext(reproduction=rep, smoke=True, data_root=root, output_dir=tmp_path,
-                      device="cpu", seed=0, recipe=recipe, model_config=rep.model.smoke,
-                      data_config=rep.smoke_data, progress=False, log=lambda m: None)
-
-
 @pytest.mark.parametrize("name", ["strg_r50_ssv1", "i3d_jd730_ssv1"])
 def test_jd730_clip_mode(name, root, tmp_path):
     rep = next(r for r in REPRODUCTIONS if r.name == name)
-    ctx = _ctx(rep, root, tmp_path, eval_mode="jd730_clip", eval_batch_size=3)
+    ctx = smoke_context(rep, root, tmp_path, datasets=False, eval_mode="jd730_clip",
+                        eval_batch_size=3)
     val = data.build(root, "validation", rep.smoke_data,
                      protocol=rep.smoke_protocol or rep.protocol)
     val.samples[0].num_frames = 8  # 8 frames for 8-frame clips: 2 runs, the second padded
@@ -60,6 +49,6 @@ def test_jd730_clip_mode(name, root, tmp_path):
 
 def test_jd730_clip_mode_refuses_charades(tmp_path):
     rep = next(r for r in REPRODUCTIONS if r.name == "strg_r50_charades")
-    ctx = _ctx(rep, tmp_path, tmp_path, eval_mode="jd730_clip")
+    ctx = smoke_context(rep, tmp_path, tmp_path, datasets=False, eval_mode="jd730_clip")
     with pytest.raises(UserError, match="single-label"):
         rep.task.evaluate(ctx, None, None)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
-from reproducers.harness.declarations import RunContext
 from reproducers.harness.errors import UserError
 from reproducers.harness.overrides import apply
 from reproducers.harness.stages import RunOptions, configs
 from reproducers.strg import REPRODUCTIONS, data, online
+from tests.strg.contexts import smoke_context
 
 STRG = next(r for r in REPRODUCTIONS if r.name == "strg_r50_ssv1")
 JD730 = next(r for r in REPRODUCTIONS if r.name == "strg_jd730_ssv1")
@@ -26,28 +26,6 @@ def coco_file(tmp_path_factory):
     torch.save({k: v for k, v in det.state_dict().items()
                 if k.startswith(("backbone.", "rpn."))}, path)
     return path
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ssv1")
-    data.synthesize(root, {"n_per_class": 2, "n_val_per_class": 1, "frames_per_video": 16,
-                           "size": 64, "boxes_per_frame": 3}, seed=0)
-    return root
-
-
-def _ctx(rep, root, tmp_path, smoke=True, **options):
-    recipe = rep.smoke_recipe
-    recipe = dataclasses.replace(recipe, epochs=1,
-                                 options=dataclasses.replace(recipe.options, **options))
-    cfg = data.for_recipe(rep.smoke_data, recipe.options)
-    ctx = RunContext(reproduction=rep, smoke=smoke, data_root=root, output_dir=tmp_path,
-                     device="cpu", seed=0, recipe=recipe, model_config=rep.model.smoke,
-                     data_config=cfg, progress=False, log=lambda m: None)
-    ctx.extras["datasets"] = {
-        split: data.build(root, split, cfg, train=split == "train", protocol=ctx.protocol)
-        for split in ("train", "validation")}
-    return ctx
 
 
 def test_store_is_the_default_and_unchanged():
@@ -64,7 +42,7 @@ def test_store_is_the_default_and_unchanged():
 
 
 def test_online_trains_and_evaluates_with_the_rpn_boxes(root, tmp_path, coco_file):
-    ctx = _ctx(STRG, root, tmp_path, proposals="online", rpn_weights=str(coco_file))
+    ctx = smoke_context(STRG, root, tmp_path, proposals="online", rpn_weights=str(coco_file))
     assert "boxes" not in ctx.extras["datasets"]["train"][0]  # the data ships none
     assert "boxes" not in data.fingerprint(ctx.extras["datasets"]["validation"])
     out = STRG.task.train(ctx)
@@ -90,7 +68,7 @@ def test_online_trains_and_evaluates_with_the_rpn_boxes(root, tmp_path, coco_fil
 
 
 def test_jd730_clip_evaluation_online_in_smoke_uses_the_stand_in(root, tmp_path):
-    ctx = _ctx(JD730, root, tmp_path, proposals="online", eval_mode="jd730_clip")
+    ctx = smoke_context(JD730, root, tmp_path, proposals="online", eval_mode="jd730_clip")
     model = JD730.model.factory(**ctx.model_config)
     res = JD730.task.evaluate(ctx, model, ctx.extras["datasets"]["validation"])
     assert res["eval_mode"] == "jd730_clip"
@@ -98,7 +76,7 @@ def test_jd730_clip_evaluation_online_in_smoke_uses_the_stand_in(root, tmp_path)
     assert res["proposals"]["box_frames"] == res["clips"] * 4
     # the stand-in is deterministic: a second build gives the same boxes
     clip = torch.randn(1, 3, 8, 64, 64)
-    again = _ctx(JD730, root, tmp_path, proposals="online")
+    again = smoke_context(JD730, root, tmp_path, proposals="online")
     assert torch.equal(online.proposals_for(ctx).boxes(clip),
                        online.proposals_for(again).boxes(clip))
 
@@ -112,13 +90,13 @@ def test_bad_proposals_value_lists_the_choices():
 
 
 def test_missing_rpn_weights_is_a_one_line_error(root, tmp_path):
-    ctx = _ctx(STRG, root, tmp_path / "a", proposals="online", rpn_weights="none.pth")
+    ctx = smoke_context(STRG, root, tmp_path / "a", proposals="online", rpn_weights="none.pth")
     with pytest.raises(UserError) as err:
         STRG.task.train(ctx)
     msg = str(err.value)
     assert "rpn_weights=none.pth" in msg and str(root / "none.pth") in msg and "\n" not in msg
     assert "fasterrcnn_resnet50_fpn" in msg
-    ctx = _ctx(STRG, root, tmp_path / "b", smoke=False, proposals="online")
+    ctx = smoke_context(STRG, root, tmp_path / "b", smoke=False, proposals="online")
     with pytest.raises(UserError, match="needs --set rpn_weights=FILE"):
         STRG.task.train(ctx)
     assert not list(tmp_path.rglob("*.pt"))  # refused before training wrote anything

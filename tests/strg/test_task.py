@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
 import torch
 
-from reproducers.harness.declarations import RunContext
 from reproducers.strg import REPRODUCTIONS, data
 from reproducers.strg.checkpoints import read_state
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ssv1")
-    data.synthesize(root, {"n_per_class": 2, "n_val_per_class": 1, "frames_per_video": 16,
-                           "size": 64, "boxes_per_frame": 3}, seed=0)
-    return root
-
-
-def _ctx(rep, root, tmp_path, **options):
-    recipe = rep.smoke_recipe
-    recipe = dataclasses.replace(recipe, epochs=1,
-                                 options=dataclasses.replace(recipe.options, **options))
-    ctx = RunContext(reproduction=rep, smoke=True, data_root=root, output_dir=tmp_path,
-                     device="cpu", seed=0, recipe=recipe, model_config=rep.model.smoke,
-                     data_config=rep.smoke_data, progress=False, log=lambda m: None)
-    ctx.extras["datasets"] = {
-        split: data.build(root, split, rep.smoke_data, train=split == "train",
-                          protocol=ctx.protocol)
-        for split in ("train", "validation")}
-    return ctx
+from tests.strg.contexts import smoke_context
 
 
 def test_strg_stage_trains_evaluates_and_writes_results(root, tmp_path):
     rep = next(r for r in REPRODUCTIONS if r.name == "strg_r50_ssv1")
-    ctx = _ctx(rep, root, tmp_path)
+    ctx = smoke_context(rep, root, tmp_path)
     fp = data.fingerprint(ctx.extras["datasets"]["validation"])
     assert fp["found"] == 4 and fp["boxes"]["padded_boxes"] == 4 * 8  # 1 of 3 per frame
     out = rep.task.train(ctx)
@@ -59,7 +36,7 @@ def test_stage2_trains_the_head_only(root, tmp_path):
     strg = next(r for r in REPRODUCTIONS if r.name == "strg_r50_ssv1")
     init = i3d.model.factory(**i3d.model.smoke)
     torch.save(init.state_dict(), tmp_path / "i3d.pt")
-    ctx = _ctx(strg, root, tmp_path / "run", init_checkpoint=str(tmp_path / "i3d.pt"),
+    ctx = smoke_context(strg, root, tmp_path / "run", init_checkpoint=str(tmp_path / "i3d.pt"),
                train_part="head")
     out = strg.task.train(ctx)
     assert out["init_files"]["init_checkpoint"]["loaded"] == 318
