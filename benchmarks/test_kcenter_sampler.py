@@ -31,9 +31,15 @@ import time
 import pytest
 import torch
 
-from reproducers.kcenter import lookahead
+from reproducers.kcenter import bounded, lookahead
 from reproducers.kcenter.reference import reference_sampler
-from reproducers.kcenter.sampler import KCenterSampler, _running_start, sampler_macs, spatial_cells
+from reproducers.kcenter.sampler import (
+    RUNNING_MIN_START,
+    KCenterSampler,
+    _running_start,
+    sampler_macs,
+    spatial_cells,
+)
 from reproducers.kcenter.tokens import patch_grid
 
 BATCH = 2
@@ -105,13 +111,23 @@ def test_kcenter_sampler_vs_official(benchmark, case):
     same64 = torch.equal(sampler(x64, k, init=init).indices,
                          reference_sampler(x64, k, S, D, sort, init=init)[1])
     assert same64, "float64 picks differ from the official algorithm"
+    points, per_segment, first, cells, running = _problems(x, k, S, D, init)
     counts = []
-    lookahead.lookahead_greedy(*_problems(x, k, S, D, init), counts=counts)
     n = frames * 196
+    if bounded.available(n // S, points.shape[-1], points.dtype):
+        strategy = "bounded"
+        bounded.bounded_greedy(points, per_segment, first, cells, RUNNING_MIN_START,
+                               running.dtype, counts=counts)
+        work = {"exact_entries_per_pick": counts[0] / (BATCH * k),
+                "exact_entries_of_the_matrix": counts[0] / (BATCH * S * (n // S) ** 2)}
+    else:
+        strategy = "lookahead"
+        lookahead.lookahead_greedy(points, per_segment, first, cells, running, counts=counts)
+        work = {"rows_per_pick": counts[0] / (BATCH * k)}
     benchmark.extra_info.update({
         "case": case, "batch": BATCH, "candidates": n, "k": k, "segments": S,
+        "strategy": strategy, **work,
         "official_s": official_s, "ours_s": ours_s, "speedup": official_s / ours_s,
-        "rows_per_pick": counts[0] / (BATCH * k),
         "incremental_s": incremental_s,
         "incremental_identical_picks": torch.equal(by_rows.indices, selection.indices),
         "float32_identical_picks": True, "float64_identical_picks": same64,

@@ -15,7 +15,8 @@ rows are ever read, so this strategy computes rows on demand:
   farthest candidates and lists at most ``BLOCK`` rows;
 - the rows of the missing pick and of the predicted picks without a row are computed in one
   matrix product with ``torch.cdist``'s own operands, ``[-2x, |x|^2, 1] @ [y, 1, |y|^2]^T``,
-  clamped at 1e-30, square root, against all candidates. A wrong prediction costs a row,
+  clamped at 1e-30 and square-rooted by torch (whose CPU square root is not IEEE's), against
+  all candidates. A wrong prediction costs a row,
   never a different pick: every decision is the official loop's on the official values.
 
 Bits: with MKL, a one-thread product of at least ``MIN_BLOCK`` rows gives every entry the
@@ -63,11 +64,10 @@ def _jit(fn=None, exact: bool = False):
 def _advance(rows, slot, running, cells, use_cells, picks, step, k):  # pragma: no cover
     """Official steps from ``step`` on while the last pick's row exists; returns the step at
     which the row of ``picks[step - 1]`` is missing, or k when all picks are made. ``rows``
-    hold the squared products; the official distance is sqrt(max(., 1e-30)) in the points'
-    dtype (IEEE sqrt, as torch's), -1 on the diagonal, then cast to the running minimum's
-    dtype (official: ``distances.to(running.dtype)``)."""
+    hold the official distances (clamped and square-rooted by torch, see :meth:`_Solver._rows`),
+    -1 on the diagonal, cast to the running minimum's dtype (official:
+    ``distances.to(running.dtype)``)."""
     n = running.shape[0]
-    floor = rows.dtype.type(1e-30)
     while step < k:
         last = picks[step - 1]
         where = slot[last]
@@ -78,7 +78,7 @@ def _advance(rows, slot, running, cells, use_cells, picks, step, k):  # pragma: 
         best = -np.inf
         arg = 0
         for i in range(n):
-            d = running.dtype.type(np.sqrt(max(row[i], floor)))
+            d = running.dtype.type(row[i])
             if i == last:
                 d = running.dtype.type(-1.0)
             r = running[i]
@@ -292,8 +292,8 @@ class _Solver:
         self.rows_computed += used
 
     def _rows(self, slot, m: int, used: int) -> int:
-        """Squared products of ``chosen[:m]`` (padded to MIN_BLOCK rows) into ``rows[used:]``:
-        cdist's matrix product, bit for bit (the clamp, root and diagonal: ``_advance``)."""
+        """Distances of ``chosen[:m]`` (padded to MIN_BLOCK rows) into ``rows[used:]``: cdist's
+        matrix product, clamp and square root, bit for bit (the diagonal: ``_advance``)."""
         n = self.points.shape[1]
         size = max(m, MIN_BLOCK)
         if used + size > self.rows.shape[0]:  # grow (rare: a run of wrong predictions)
@@ -302,7 +302,10 @@ class _Solver:
         chosen = self.chosen
         chosen[m:size] = chosen[0]  # short products repeat the missing pick's row
         _left(self.operand.numpy(), chosen[:size], self.left.numpy())
-        torch.mm(self.left[:size], self.operand.T, out=self.rows[used:used + size])
+        block = torch.mm(self.left[:size], self.operand.T, out=self.rows[used:used + size])
+        # torch's own clamp and square root, as cdist: its CPU square root is not the IEEE one
+        # (it differs from numpy's in the last bit of ~0.6 % of float32 values)
+        block.clamp_min_(1e-30).sqrt_()
         slot[chosen[:m]] = np.arange(used, used + m)
         return used + size
 

@@ -34,7 +34,7 @@ def lookahead_settings(request, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("strategy", ["lookahead", "incremental", "matrix"])
+@pytest.mark.parametrize("strategy", ["bounded", "lookahead", "incremental", "matrix"])
 def test_greedy_equals_official_restatement(seed, strategy, lookahead_settings):
     g = torch.Generator().manual_seed(100 + seed)
     points = torch.randn(3, 120, 30, generator=g, dtype=torch.float64)
@@ -49,10 +49,12 @@ def test_greedy_equals_official_restatement(seed, strategy, lookahead_settings):
     assert all(len(set(cells[row].tolist())) == 25 for row in got)  # one pick per cell
 
 
-@pytest.mark.parametrize("strategy", ["auto", "lookahead", "incremental"])
+@pytest.mark.parametrize("strategy", ["auto", "bounded", "lookahead", "incremental"])
 @pytest.mark.parametrize("S,D,sort", [(1, 1, False), (2, 1, False), (2, 4, True), (4, 4, True)])
 def test_sampler_equals_official_restatement(S, D, sort, strategy):
-    x = _grid(S * 10 + D)
+    # 256 to 1,024 candidates per segment: at 128 or fewer MKL sums 771 channels in another
+    # order, which bounded's check finds (then auto uses lookahead, see below)
+    x = _grid(S * 10 + D, frames=16, side=8)
     k = S * (D * D if D > 1 else 12)
     init = torch.arange(2 * S) * 37
     ours = KCenterSampler(time_division=S, space_division=D, sort_indices=sort,
@@ -61,17 +63,19 @@ def test_sampler_equals_official_restatement(S, D, sort, strategy):
     assert torch.equal(ours.indices, indices) and torch.equal(ours.patches, patches)
 
 
+@pytest.mark.parametrize("strategy", ["bounded", "lookahead"])
 @pytest.mark.parametrize("pixels,coords", [(0.0, 1.0), (1e-3, 4.0), (1.0, 0.0)])
-def test_lookahead_with_flat_pixels_or_far_coordinates(pixels, coords):
-    """The int8 prediction stays harmless when the pixels are all zero (the rounding step
-    falls back to 1), tiny next to the coordinates, or the coordinates are zero."""
+def test_int8_sketches_with_flat_pixels_or_far_coordinates(pixels, coords, strategy):
+    """The int8 sketches (lookahead's prediction, bounded's bounds) stay harmless when the
+    pixels are all zero (the rounding step falls back to 1), tiny next to the coordinates,
+    or the coordinates are zero."""
     g = torch.Generator().manual_seed(7)
     points = torch.randn(4, 90, 40, generator=g, dtype=torch.float64)
     points[..., :-3] *= pixels
     points[..., -3:] = torch.randn(4, 90, 3, generator=g, dtype=torch.float64) * coords
     first = torch.tensor([0, 5, 17, 89])
     expected = reference_kcenter(points, 30, first)
-    assert torch.equal(greedy_kcenter(points, 30, first, strategy="lookahead"), expected)
+    assert torch.equal(greedy_kcenter(points, 30, first, strategy=strategy), expected)
 
 
 @pytest.mark.parametrize("guess", ["nothing", "wrong"])
@@ -191,6 +195,7 @@ def _tie_heavy(seed: int, frames=32, side=4, channels=771):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("strategy", [
+    "bounded",
     "lookahead",
     # known debt: one-row products may round differently from the official full matrix,
     # and exact ties then fall to another candidate (the GPU default; CPU without numba)
@@ -199,8 +204,9 @@ def _tie_heavy(seed: int, frames=32, side=4, channels=771):
 ])
 def test_ties_fall_as_in_the_official_full_matrix(strategy, threads):
     """Exact ties (flat patches, as in the smoke data and letterboxed videos) fall as in the
-    official full matrix, whose bits do not depend on the thread count: lookahead's rows are
-    one-thread products of at least 16 rows, which have those bits, on 1 and 2 threads."""
+    official full matrix, whose bits do not depend on the thread count, on 1 and 2 threads:
+    lookahead's rows are one-thread products of at least 16 rows, which have those bits;
+    bounded computes the deciding entries in the matrix product's own order."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -231,26 +237,42 @@ def test_without_numba_auto_falls_back_to_the_full_matrix(monkeypatch):
         greedy_kcenter(points, 12, first, strategy="lookahead")
 
 
-@pytest.mark.parametrize("threads,problems,lookahead_used", [(1, 1, True), (2, 1, True),
-                                                             (2, 2, True), (4, 1, False),
-                                                             (8, 4, True), (9, 4, False)])
-def test_auto_uses_lookahead_while_problems_keep_the_threads_busy(monkeypatch, threads,
-                                                                  problems, lookahead_used):
-    """lookahead runs one problem per thread; with fewer than half as many problems as
-    threads the official matrix (every thread on one product) is the faster exact choice."""
-    from reproducers.kcenter import lookahead
+@pytest.mark.parametrize("threads,problems,candidates,used", [
+    (1, 1, 40, "bounded"), (2, 1, 40, "bounded"), (2, 2, 40, "bounded"), (4, 1, 40, "matrix"),
+    (8, 4, 40, "bounded"), (9, 4, 40, "matrix"), (1, 2, 60, "lookahead")])
+def test_auto_picks_bounded_lookahead_or_the_matrix(monkeypatch, threads, problems,
+                                                    candidates, used):
+    """Both CPU strategies run one problem per thread; with fewer than half as many problems
+    as threads the official matrix (every thread on one product) is the faster exact choice.
+    bounded serves up to ``UP_TO`` candidates (its Gram matrix is n x n), lookahead above."""
+    from reproducers.kcenter import bounded, lookahead
 
-    used = []
-    original = lookahead.lookahead_greedy
-    monkeypatch.setattr(lookahead, "lookahead_greedy",
-                        lambda *a, **k: used.append(1) or original(*a, **k))
+    monkeypatch.setattr(bounded, "UP_TO", 50)
+    seen = []
+    for module, name in ((bounded, "bounded_greedy"), (lookahead, "lookahead_greedy")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name, **k:
+                            seen.append(_n.split("_")[0]) or _o(*a, **k))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        points = torch.randn(problems, 40, 20)
+        points = torch.randn(problems, candidates, 20)
         first = torch.zeros(problems, dtype=torch.long)
         assert torch.equal(greedy_kcenter(points, 9, first),
                            reference_kcenter(points, 9, first))
     finally:
         torch.set_num_threads(before)
-    assert bool(used) == lookahead_used
+    assert seen == ([] if used == "matrix" else [used])
+
+
+def test_bounded_needs_the_matrix_product_order_checked(monkeypatch):
+    """Where the restated summation order does not give cdist's values (another BLAS),
+    bounded is unavailable: auto uses lookahead and asking for it says why."""
+    from reproducers.kcenter import orders
+
+    monkeypatch.setattr(orders, "gemm_block", lambda *a: 0)
+    points = torch.randn(2, 60, 20, dtype=torch.float64)
+    first = torch.tensor([3, 7])
+    assert torch.equal(greedy_kcenter(points, 12, first), reference_kcenter(points, 12, first))
+    with pytest.raises(ValueError, match="matrix-product order"):
+        greedy_kcenter(points, 12, first, strategy="bounded")
