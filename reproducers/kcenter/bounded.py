@@ -1,25 +1,32 @@
-"""Greedy K-center on CPU: only the distance entries that can change the running minimum.
+"""Greedy K-center on CPU: only the distance entries that can decide something are computed.
 
 The official loop (kami93/kcenter_video @ ef7a40a, ``KCenterSampler.forward``) reads one row
 of the full ``torch.cdist`` matrix per pick, ``running = min(running, row)``, then the first
-argmax. An entry at or above the candidate's running minimum changes nothing, and after the
-first picks almost every entry is (97 % on the released segments). So, per pick c:
+argmax. An entry at or above the candidate's running minimum changes nothing (97 % of them on
+the released segments after the first picks), and the picks depend on the values only
+through those minima and the argmax. So, per pick c, in squared distances:
 
-1. a lower bound of every squared distance |x_c - x_j|^2 from an int8 sketch: the pixels of
-   each candidate ~ m_j + s_j q_j (q_j int8, m_j its mid-range, s_j = range / 254), the Gram
-   matrix q q^T in exact int32 arithmetic (``torch._int_mm``), coordinates exact; by the
-   triangle inequality |x_c - x_j| >= |y_c - y_j| - |r_c| - |r_j| (y the sketch, r = x - y),
-   then less the worst rounding of the official sum, gamma (|x_c| + |x_j|)^2;
-2. the entries whose bound is below the running minimum computed exactly as cdist does: its
-   norms and its matrix product's summation order (:mod:`.orders`, checked against the
-   libraries once per process, else the :mod:`.lookahead` strategy is used);
-3. the official update and argmax in squared-distance space (the square root is monotone);
-   where two candidates near the maximum could share the official (square-rooted) value,
-   torch's own square root decides on those few values, so even exact ties fall as released.
+1. :func:`_needed`: a lower bound of every |x_c - x_j| from an int8 sketch y (pixels of each
+   candidate ~ m_j + s_j q_j: q_j int8, m_j its mid-range, s_j = range / 254; coordinates
+   exact; the Gram matrix q q^T exact in int32, ``torch._int_mm``): |x_c - x_j| >= |y_c - y_j|
+   - |r_c| - |r_j| (r = x - y). Entries whose bound cannot reach j's running minimum are
+   skipped (about 20 of 784 per pick remain);
+2. :func:`_estimates`: the remaining entries summed in any order (vectorised), which the
+   official value cannot differ from by more than a rounding tolerance (see :func:`_greedy`):
+   each running minimum is kept exact or as an interval, and an interval that certainly
+   lies below replaces the old one;
+3. where intervals cannot decide (an update that overlaps, or the argmax), the entries are
+   computed with cdist's own bits: its norms and its matrix product's summation order
+   (:mod:`.orders`, checked against the libraries once per process and size; where they do
+   not match this strategy is unavailable and :mod:`.lookahead` serves). About 0.8 exact
+   entries per pick;
+4. the argmax in squared-distance space (torch's CPU square root is monotone: checked over
+   every non-negative float32); where two candidates near the maximum could share the
+   official square-rooted value, torch's own square root decides on those few values, so
+   exact ties fall as released.
 
-Each decision is the official one on the official values; the sketch only decides which
-entries to compute. Costs for 784 candidates: the Gram matrix (0.5 ms), a bound per entry,
-about 2.6 % of the entries exactly.
+Each decision is the official one on the official values. Costs for 784 candidates, per
+problem: one pass over the points, the Gram matrix (~0.7 ms), a bound per candidate and pick.
 """
 
 from __future__ import annotations
@@ -51,18 +58,13 @@ def _compiled(fastmath):
 
 
 @_compiled(False)
-def _prepare(x, bits, pixels, lanes, sign, mask, pair, pair_float, norms, rounded, scales,
-             offsets, sums, residual, length, acc):  # pragma: no cover
-    """One pass over the rows (each read from memory once): cdist's norms in torch's order
-    (``lanes`` > 0, else the caller's torch norms stay), the pixel range, the int8 sketch.
-    The range is found on order-preserving integer keys of the floats' bit patterns
-    (``bits``; an involution of them): integer reductions vectorise, float ones do not in
-    numba. ``pair`` / ``pair_float``: two integers and their float view, to turn bits back
-    into floats."""
+def _prepare(x, bits, pixels, sign, mask, pair, pair_float, rounded, scales, offsets, sums,
+             residual, length, squares):  # pragma: no cover
+    """One pass over the rows: the pixel range, the int8 sketch. The range is found on
+    order-preserving integer keys of the floats' bit patterns (``bits``; an involution of
+    them): integer reductions vectorise, float ones do not in numba. ``pair`` /
+    ``pair_float``: two integers and their float view, to turn bits back into floats."""
     for i in range(x.shape[0]):
-        row = x[i]
-        if lanes > 0:
-            norms[i] = orders.norm_of(row, lanes, acc)
         keys = bits[i]
         hi = keys[0] ^ ((keys[0] >> sign) & mask)
         lo = hi
@@ -72,14 +74,16 @@ def _prepare(x, bits, pixels, lanes, sign, mask, pair, pair_float, norms, rounde
             lo = min(lo, key)
         pair[0] = hi ^ ((hi >> sign) & mask)
         pair[1] = lo ^ ((lo >> sign) & mask)
-        _sketch(row, pixels, pair_float[0], pair_float[1], rounded[i], i, scales, offsets,
-                sums, residual, length)
+        _sketch(x[i], pixels, pair_float[0], pair_float[1], rounded[i], i, scales, offsets,
+                sums, residual, length, squares)
 
 
 @_compiled(_FAST)
-def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length):  # pragma: no cover
+def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length,
+            squares):  # pragma: no cover
     """Row i: pixels ~ m + s q with m = (hi + lo) / 2, s = (hi - lo) / 254, q int8 in
-    [-127, 127] and its sum; upper bounds of |x - y| over the pixels and of |x|."""
+    [-127, 127] and its sum; upper bounds of |x - y| over the pixels and of |x|; |x|^2 summed
+    in any order (within K u |x|^2 of cdist's norm, see :func:`_greedy`)."""
     mid = row.dtype.type(0.5) * (hi + lo)
     step = row.dtype.type((hi - lo) / 254.0)
     step = step if step > 0 else row.dtype.type(1.0)
@@ -104,6 +108,7 @@ def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length):
     # the sums above run in the points' dtype in any order: 1e-3 covers their rounding
     residual[i] = np.sqrt(np.float64(res)) * 1.001 + 1e-6 * (abs(hi) + abs(lo)) + 1e-30
     length[i] = np.sqrt(np.float64(tot)) * 1.001
+    squares[i] = tot
 
 
 @_compiled(_FAST)
@@ -129,7 +134,8 @@ def _needed(c, gram, scales, offsets, spread, pixels, sketch, coords, residual, 
     rc = residual[c]
     ac = sketch[c]
     for j in range(n):
-        square = (ac + sketch[j] - 2.0 * dot[j]) * (1.0 - 1e-9)
+        # |y_c - y_j|^2 less its float64 rounding (terms up to |y_c|^2 + |y_j|^2)
+        square = (ac + sketch[j] - 2.0 * dot[j]) - 1e-12 * (ac + sketch[j])
         w = rc + residual[j] + reach[j]
         need[j] = (square < w * w * (1.0 + 1e-9)) & (reach[j] >= 0.0)
 
@@ -153,7 +159,7 @@ def _top(keys):  # pragma: no cover
 
 
 @_compiled(_FAST)
-def _estimates(x, norms, c, js, m, out):  # pragma: no cover
+def _estimates(x, squares, c, js, m, out):  # pragma: no cover
     """out[:m]: the squared-distance products of c and js[:m] summed in any order (within
     ``tolerance`` of the official value, see :func:`_greedy`), vectorised along the row."""
     C = x.shape[1]
@@ -163,22 +169,28 @@ def _estimates(x, norms, c, js, m, out):  # pragma: no cover
         total = xc.dtype.type(0.0)
         for k in range(C):
             total += xc[k] * xj[k]
-        out[t] = np.float64(norms[c]) + np.float64(norms[js[t]]) - 2.0 * total
+        out[t] = squares[c] + squares[js[t]] - 2.0 * np.float64(total)
 
 
 @_compiled(False)
-def _exact(x, norms, c, j, block, floor, scratch, index):  # pragma: no cover
-    """The official squared entry (c, j), clamped at 1e-30 as cdist."""
+def _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index):  # pragma: no cover
+    """The official squared entry (c, j), clamped at 1e-30 as cdist; cdist's norms of c and
+    j computed on first use (most rows never need one)."""
+    for i in (c, j):
+        if not normed[i]:
+            norms[i] = orders.norm_of(x[i], lanes, acc)
+            normed[i] = True
     index[0] = j
     orders._entries(x, norms, c, index, 1, block, scratch)
     return scratch[0] if scratch[0] > floor else floor
 
 
 @_compiled(False)
-def _settle(x, norms, j, block, floor, lo, hi, value, exact, row, scratch, index):
-    """Make j's running minimum exact (from the row that set it)."""
+def _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact, row, scratch,
+            index):  # pragma: no cover
+    """Make j's running minimum exact (from the entry of the pick that set it)."""
     if not exact[j]:
-        v = _exact(x, norms, row[j], j, block, floor, scratch, index)
+        v = _exact(x, norms, normed, lanes, acc, row[j], j, block, floor, scratch, index)
         value[j] = v
         lo[j] = v
         hi[j] = v
@@ -186,16 +198,18 @@ def _settle(x, norms, j, block, floor, lo, hi, value, exact, row, scratch, index
 
 
 @_compiled(False)
-def _greedy(x, norms, gram, scales, offsets, spread, pixels, sketch, coords, residual, slack,
-            length, tolerance, block, start, lo, keys, hi, value, exact, row, reach, cells,
+def _greedy(x, norms, normed, lanes, acc, squares, gram, scales, offsets, spread, pixels,
+            sketch, coords, residual, slack, length, tolerance, block, start, lo, keys, hi, value, exact, row, reach, cells,
             use_cells, picks, step, k, js, es, dot, need, window, window_out, counts,
             scratch, index):  # pragma: no cover
     """The official greedy from ``step`` on, in squared-distance space. Per candidate j the
     running minimum's square (clamped at 1e-30 as cdist; -inf once picked or excluded; +inf
     before any entry) is known exactly (``exact``, ``value``) or to lie in [lo, hi], set by
-    the estimate of the entry of pick ``row[j]``: an estimate in any order is within
-    tolerance (|x_c| + |x_j|)^2 of the official (MKL) value, tolerance = 2.02 K u (u the unit
-    roundoff, K the summed terms; both sums are within K u of the exact sum of their terms).
+    the estimate of the entry of pick ``row[j]``. The estimate |x_c|^2 + |x_j|^2 - 2 x_c.x_j
+    (each summed in any order, within K u of its terms' absolute sum, u the unit roundoff,
+    K = C + 2) and the official value (cdist's norms, also within K u, and MKL's sum) differ
+    by at most K u (4 |x_c||x_j| + 3 |x_c|^2 + 3 |x_j|^2) <= tolerance (|x_c| + |x_j|)^2,
+    tolerance = 3.03 K u / (1 - K u).
     Exact entries are computed only where an interval cannot decide: an update, or the
     argmax. Returns k when done, or -step when the argmax needs torch's square root
     (``window_out[0]`` candidates listed after it).
@@ -219,7 +233,7 @@ def _greedy(x, norms, gram, scales, offsets, spread, pixels, sketch, coords, res
                 js[m] = j
                 m += 1
         counts[0] += m
-        _estimates(x, norms, c, js, m, es)
+        _estimates(x, squares, c, js, m, es)
         for t in range(m):
             j = js[t]
             width = tolerance * (length[c] + length[j]) * (length[c] + length[j])
@@ -232,8 +246,9 @@ def _greedy(x, norms, gram, scales, offsets, spread, pixels, sketch, coords, res
                 row[j] = c
             elif low < hi[j]:  # undecided: exact values decide
                 counts[1] += 1
-                _settle(x, norms, j, block, floor, lo, hi, value, exact, row, scratch, index)
-                v = _exact(x, norms, c, j, block, floor, scratch, index)
+                _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact,
+                        row, scratch, index)
+                v = _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index)
                 if v < value[j]:
                     value[j] = v
                     lo[j] = v
@@ -264,7 +279,8 @@ def _greedy(x, norms, gram, scales, offsets, spread, pixels, sketch, coords, res
         count = 0
         for j in range(n):
             if hi[j] >= edge:
-                _settle(x, norms, j, block, floor, lo, hi, value, exact, row, scratch, index)
+                _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact,
+                        row, scratch, index)
                 counts[1] += 1
                 count += 1
                 window_out[count] = j
@@ -351,14 +367,15 @@ class _Solver:
             self.slack = (np.empty(n) for _ in range(7))
         self.need = np.empty(n, np.bool_)
         self.coords = np.empty((coordinates, n))
-        self.norms, self.es = np.empty(n, dtype), np.empty(n)
+        self.norms, self.es, self.squares = np.empty(n, dtype), np.empty(n), np.empty(n)
+        self.normed = np.empty(n, np.bool_)
         self.value = np.empty(n, dtype)
         self.lo, self.hi = np.empty(n), np.empty(n)
         self.exact, self.row = np.empty(n, np.bool_), np.empty(n, np.int64)
         self.scratch, self.index = np.empty(1, dtype), np.empty(1, np.int64)
         terms = C + 2
         unit = float(np.finfo(dtype).eps) / 2
-        self.tolerance = 2.02 * terms * unit / (1 - terms * unit)
+        self.tolerance = 3.03 * terms * unit / (1 - terms * unit)
         self.js, self.window = np.empty(n, np.int64), np.empty(n + 1, np.int64)
         self.gamma = 2.01 * (2 * C + 2) * float(np.finfo(dtype).eps) / 2
         self.counts = np.zeros(2, np.int64)  # entries estimated, entries computed exactly
@@ -368,12 +385,14 @@ class _Solver:
         returns its points as an array."""
         x = self.points[p]
         values = x.numpy()
-        if not self.lanes:  # torch's own norms where its order is not restated
+        if self.lanes:  # cdist's norms in torch's order, on first use
+            self.normed.fill(False)
+        else:  # torch's own norms where its order is not restated
             self.norms[:] = x.pow(2).sum(-1).numpy()
-        _prepare(values, values.view(self.int_view), self.pixels, self.lanes, self.sign,
-                 self.mask, self.pair, self.pair.view(values.dtype), self.norms,
-                 self.rounded.numpy(), self.scales, self.offsets, self.sums, self.residual,
-                 self.length, self.acc)
+            self.normed.fill(True)
+        _prepare(values, values.view(self.int_view), self.pixels, self.sign, self.mask,
+                 self.pair, self.pair.view(values.dtype), self.rounded.numpy(), self.scales,
+                 self.offsets, self.sums, self.residual, self.length, self.squares)
         torch._int_mm(self.rounded, self.rounded.T, out=self.gram)
         gram = self.gram.numpy()
         _start(values, self.pixels, gram, self.scales, self.offsets, self.sums, self.length,
@@ -388,7 +407,8 @@ class _Solver:
         picks[0] = first
         step = 1
         while True:
-            step = _greedy(values, self.norms, gram, self.scales, self.offsets, self.spread,
+            step = _greedy(values, self.norms, self.normed, self.lanes, self.acc, self.squares,
+                           gram, self.scales, self.offsets, self.spread,
                            self.pixels, self.sketch, self.coords, self.residual, self.slack,
                            self.length, self.tolerance, self.block, self.start, self.lo,
                            self.lo.view(np.int64), self.hi, self.value, self.exact, self.row,

@@ -15,21 +15,28 @@ Reproduces ``KCenterSampler`` of kami93/kcenter_video @ ef7a40a
 
 How it differs from the official code (same picks, no n x n matrix): the official code
 builds the full distance matrix per segment (``torch.cdist``) and reads one row per pick.
-Here only rows that are needed are computed, with the augmented-matrix formula of
-``torch.cdist`` (``[-2x, |x|^2, 1] @ [y, 1, |y|^2]^T``, clamped at 1e-30, square root):
-- "lookahead" (the CPU default, :mod:`.lookahead`): the official loop compiled (numba); the
-  picks predicted on int8-rounded points from the exact state; their rows one-thread matrix
-  products of at least 16 rows, whose entries are the full matrix's bit for bit, so even
-  exact ties fall as released. About 1.06 (segments) to 1.2 (ViT) rows per pick. Against
-  the full-matrix restatement on one CPU thread (benchmarks/test_kcenter_sampler.py): ViT
-  3.2-3.7x faster; 784-candidate segments 2.0-2.2x once the allocator serves the official
-  matrix without page faults (a warm training process), 3.0-3.3x in a fresh process;
+Here only what can decide a pick is computed, with ``torch.cdist``'s own values:
+- "bounded" (the CPU default up to 1,024 candidates per segment, :mod:`.bounded`): int8
+  sketch bounds skip the entries that cannot lower a running minimum, estimates with a
+  rounding tolerance decide most updates, and the few undecided entries are computed with
+  cdist's norms and matrix-product summation order (restated in :mod:`.orders`, checked on
+  the machine). About 20 estimated and 0.8 exact entries per pick on the released segments;
+- "lookahead" (the CPU default above, the ViT's 5,684 candidates, :mod:`.lookahead`): the
+  official loop compiled (numba); the picks predicted on int8-rounded points from the exact
+  state; their rows one-thread matrix products of at least 16 rows, whose entries are the
+  full matrix's bit for bit, clamped and square-rooted by torch, so even exact ties fall as
+  released. About 1.2 rows per pick;
 - "incremental" (the GPU default): each step computes the last pick's row against all
   candidates, for the whole batch at once, with no host synchronisation. Its one-row
   products may round differently from the full matrix, which can only swing an exact tie;
 - "matrix": the official full matrix (``torch.cdist``, one row read per pick), the CPU
   choice when there are fewer than half as many problems (samples x segments) as threads,
-  or no numba: lookahead runs one problem per thread, the matrix product uses them all.
+  or no numba: bounded and lookahead run one problem per thread, the matrix product uses
+  them all.
+Against the full-matrix restatement (benchmarks/test_kcenter_sampler.py, batch 2, one or two
+threads): 784-candidate segments 3.2-3.6x faster once the allocator serves the official
+matrix without page faults (a warm training process), 4.3-6.0x in a fresh process; ViT
+3.1-3.7x.
 The greedy loop runs once for all samples and segments together.
 """
 
@@ -76,12 +83,13 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
 
     ``first`` [P] holds the first picks (already reduced mod n); ``cells`` [n] the spatial
     cell of each candidate (one pick per cell) or None. Returns the picks [P, k] in greedy
-    order. ``strategy``: "lookahead" (CPU, float32/float64, needs numba), "incremental" (any
-    device), "matrix" (the official full matrix) or "auto": on the CPU
-    lookahead while there are at least half as many problems as threads (its products run
-    one problem per thread), else the matrix, whose product uses every thread; incremental
-    elsewhere (see the module docstring). The strategy changes the work, never the picks
-    (bar exact ties, incremental).
+    order. ``strategy``: "bounded" (CPU, float32/float64, numba, at most ``bounded.UP_TO``
+    candidates and the machine's summation order checked), "lookahead" (CPU, float32/float64,
+    numba), "incremental" (any device), "matrix" (the official full matrix) or "auto": on
+    the CPU bounded where it is available, else lookahead, while there are at least half as
+    many problems as threads (both run one problem per thread), else the matrix, whose
+    product uses every thread; incremental elsewhere (see the module docstring). The
+    strategy changes the work, never the picks (bar exact ties, incremental).
     """
     if not 1 <= k <= points.shape[1]:
         raise ValueError(f"k-center needs 1 <= k <= candidates, got k={k}, "

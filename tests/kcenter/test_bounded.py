@@ -107,7 +107,7 @@ def test_estimates_lie_within_the_tolerance(dtype):
     squares = _official_squares(x)
     for c in range(0, 300, 11):
         solver.js[:] = np.arange(300)
-        bounded._estimates(values, solver.norms, c, solver.js, 300, solver.es)
+        bounded._estimates(values, solver.squares, c, solver.js, 300, solver.es)
         width = solver.tolerance * (solver.length[c] + solver.length) ** 2
         assert (np.abs(solver.es - squares[c]) <= width).all(), c
         assert (np.abs(solver.es - squares[c]) > 0).any() or dtype == torch.float64
