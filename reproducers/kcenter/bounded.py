@@ -8,9 +8,11 @@ through those minima and the argmax. So, per pick c, in squared distances:
 
 1. :func:`_needed`: a lower bound of every |x_c - x_j| from an int8 sketch y (pixels of each
    candidate ~ m_j + s_j q_j: q_j int8, m_j its mid-range, s_j = range / 254; coordinates
-   exact; the Gram matrix q q^T exact in int32, ``torch._int_mm``): |x_c - x_j| >= |y_c - y_j|
-   - |r_c| - |r_j| (r = x - y). Entries whose bound cannot reach j's running minimum are
-   skipped (about 20 of 784 per pick remain);
+   exact; the Gram matrix q q^T exact in int32, ``torch._int_mm``, whole up to
+   ``WHOLE_UP_TO`` candidates, else by blocks of ``ROWS`` rows: the pick's and those of
+   highest running minimum, the likely next picks): |x_c - x_j| >= |y_c - y_j| - |r_c| -
+   |r_j| (r = x - y). Entries whose bound cannot reach j's running minimum are skipped
+   (about 20 of 784 per pick remain on the released segments, 40 of 5,684 for the ViT);
 2. :func:`_estimates`: the remaining entries summed in any order (vectorised), which the
    official value cannot differ from by more than a rounding tolerance (see :func:`_greedy`):
    each running minimum is kept exact or as an interval, and an interval that certainly
@@ -18,15 +20,16 @@ through those minima and the argmax. So, per pick c, in squared distances:
 3. where intervals cannot decide (an update that overlaps, or the argmax), the entries are
    computed with cdist's own bits: its norms and its matrix product's summation order
    (:mod:`.orders`, checked against the libraries once per process and size; where they do
-   not match this strategy is unavailable and :mod:`.lookahead` serves). About 0.8 exact
-   entries per pick;
+   not match this strategy is unavailable and :mod:`.lookahead` serves). About 0.8
+   (segments) to 1.7 (ViT) exact entries per pick;
 4. the argmax in squared-distance space (torch's CPU square root is monotone: checked over
    every non-negative float32); where two candidates near the maximum could share the
    official square-rooted value, torch's own square root decides on those few values, so
    exact ties fall as released.
 
-Each decision is the official one on the official values. Costs for 784 candidates, per
-problem: one pass over the points, the Gram matrix (~0.7 ms), a bound per candidate and pick.
+Each decision is the official one on the official values. Costs per problem: one pass over
+the points, the Gram matrix (~0.7 ms for 784 candidates; ~1.9 rows per pick in blocks of 64
+for the ViT), a bound per candidate and pick, a few estimates and exact entries per pick.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ try:
 except ImportError:  # pragma: no cover - numba is a declared dependency
     njit = None
 
-UP_TO = 1024  # candidates per problem up to which the whole Gram matrix is built
+WHOLE_UP_TO = 1024  # candidates up to which the whole Gram matrix is built (above: by rows)
+ROWS = 64  # Gram rows computed at a time above WHOLE_UP_TO: the pick's and likely next ones
 WINDOW = 2.0 ** -18  # relative squared-distance gap below which square roots may collide
 # everything but approximate functions: sqrt stays exact (the bounds carry margins)
 _FAST = {"nnan", "ninf", "nsz", "reassoc", "contract", "arcp"}
@@ -59,7 +63,7 @@ def _compiled(fastmath):
 
 @_compiled(False)
 def _prepare(x, bits, pixels, sign, mask, pair, pair_float, rounded, scales, offsets, sums,
-             residual, length, squares):  # pragma: no cover
+             residual, length, squares, qq):  # pragma: no cover
     """One pass over the rows: the pixel range, the int8 sketch. The range is found on
     order-preserving integer keys of the floats' bit patterns (``bits``; an involution of
     them): integer reductions vectorise, float ones do not in numba. ``pair`` /
@@ -75,12 +79,12 @@ def _prepare(x, bits, pixels, sign, mask, pair, pair_float, rounded, scales, off
         pair[0] = hi ^ ((hi >> sign) & mask)
         pair[1] = lo ^ ((lo >> sign) & mask)
         _sketch(x[i], pixels, pair_float[0], pair_float[1], rounded[i], i, scales, offsets,
-                sums, residual, length, squares)
+                sums, residual, length, squares, qq)
 
 
 @_compiled(_FAST)
-def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length,
-            squares):  # pragma: no cover
+def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length, squares,
+            qq):  # pragma: no cover
     """Row i: pixels ~ m + s q with m = (hi + lo) / 2, s = (hi - lo) / 254, q int8 in
     [-127, 127] and its sum; upper bounds of |x - y| over the pixels and of |x|; |x|^2 summed
     in any order (within K u |x|^2 of cdist's norm, see :func:`_greedy`)."""
@@ -91,12 +95,14 @@ def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length,
     res = row.dtype.type(0.0)
     tot = row.dtype.type(0.0)
     total = row.dtype.type(0.0)
+    total2 = 0
     for j in range(pixels):
         v = row[j]
         r = min(max(np.rint((v - mid) * inverse), row.dtype.type(-127.0)),
                 row.dtype.type(127.0))
         q[j] = np.int8(np.int32(r))
         total += r
+        total2 += np.int64(r) * np.int64(r)
         e = v - (mid + r * step)
         res += e * e
         tot += v * v
@@ -109,10 +115,11 @@ def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length,
     residual[i] = np.sqrt(np.float64(res)) * 1.001 + 1e-6 * (abs(hi) + abs(lo)) + 1e-30
     length[i] = np.sqrt(np.float64(tot)) * 1.001
     squares[i] = tot
+    qq[i] = total2  # |q|^2, the Gram matrix's diagonal
 
 
 @_compiled(_FAST)
-def _needed(c, gram, scales, offsets, spread, pixels, sketch, coords, residual, reach, dot,
+def _needed(c, g, scales, offsets, spread, pixels, sketch, coords, residual, reach, dot,
             need):  # pragma: no cover
     """need[j]: whether the entry (c, j) may lower j's running minimum. With the sketch
     y = m + s q, y_c . y_j = s_c s_j G_cj + m_c u_j + m_j (u_c + pixels m_c) (u = s sum(q))
@@ -120,7 +127,6 @@ def _needed(c, gram, scales, offsets, spread, pixels, sketch, coords, residual, 
     a >= r + reach_j (see :func:`_greedy`), tested squared, with relative margins far above
     the float64 rounding. Flat loops over the candidates, which the compiler vectorises."""
     n = scales.shape[0]
-    g = gram[c]
     sc = scales[c]
     mc = offsets[c]
     uc = spread[c] + pixels * mc
@@ -198,10 +204,10 @@ def _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact,
 
 
 @_compiled(False)
-def _greedy(x, norms, normed, lanes, acc, squares, gram, scales, offsets, spread, pixels,
-            sketch, coords, residual, slack, length, tolerance, block, start, lo, keys, hi, value, exact, row, reach, cells,
-            use_cells, picks, step, k, js, es, dot, need, window, window_out, counts,
-            scratch, index):  # pragma: no cover
+def _greedy(x, norms, normed, lanes, acc, squares, gram, slot, scales, offsets, spread,
+            pixels, sketch, coords, residual, slack, length, tolerance, block, start, lo, keys,
+            hi, value, exact, row, reach, cells, use_cells, picks, step, k, js, es, dot, need,
+            window, window_out, counts, scratch, index, status):  # pragma: no cover
     """The official greedy from ``step`` on, in squared-distance space. Per candidate j the
     running minimum's square (clamped at 1e-30 as cdist; -inf once picked or excluded; +inf
     before any entry) is known exactly (``exact``, ``value``) or to lie in [lo, hi], set by
@@ -211,8 +217,10 @@ def _greedy(x, norms, normed, lanes, acc, squares, gram, scales, offsets, spread
     by at most K u (4 |x_c||x_j| + 3 |x_c|^2 + 3 |x_j|^2) <= tolerance (|x_c| + |x_j|)^2,
     tolerance = 3.03 K u / (1 - K u).
     Exact entries are computed only where an interval cannot decide: an update, or the
-    argmax. Returns k when done, or -step when the argmax needs torch's square root
-    (``window_out[0]`` candidates listed after it).
+    argmax. ``gram[slot[c]]``: row c of the Gram matrix. Returns the step reached and sets
+    ``status[0]``: 0 all k picks made; 1 the argmax needs torch's square root
+    (``window_out[0]`` candidates listed after it); 2 the Gram row of ``picks[step - 1]`` is
+    missing.
 
     reach_j = sqrt(hi_j + slack_j) (-1 once gone), slack_j >= gamma (|x_c| + |x_j|)^2 for
     every c: the official entry E differs from |x_c - x_j|^2 by at most gamma (|x_c| +
@@ -221,12 +229,15 @@ def _greedy(x, norms, normed, lanes, acc, squares, gram, scales, offsets, spread
     floor = x.dtype.type(1e-30)
     while step < k:
         c = picks[step - 1]
+        if slot[c] < 0:
+            status[0] = 2
+            return step
         lo[c] = hi[c] = -np.inf  # the diagonal: official -1, below every distance
         value[c] = -np.inf
         exact[c] = True
         reach[c] = -1.0
-        _needed(c, gram, scales, offsets, spread, pixels, sketch, coords, residual, reach,
-                dot, need)
+        _needed(c, gram[slot[c]], scales, offsets, spread, pixels, sketch, coords, residual,
+                reach, dot, need)
         m = 0
         for j in range(n):
             if need[j]:
@@ -298,9 +309,11 @@ def _greedy(x, norms, normed, lanes, acc, squares, gram, scales, offsets, spread
                 mixed = mixed or value[j] != best
         if mixed or best >= start * start * (1.0 - window):  # the start value may tie
             window_out[0] = kept
-            return -step
+            status[0] = 1
+            return step
         picks[step] = window_out[1]  # equal squares: equal distances, the first index
         step += 1
+    status[0] = 0
     return k
 
 
@@ -313,7 +326,7 @@ def _count_from(values, edge):  # pragma: no cover
 
 
 @_compiled(False)
-def _start(x, pixels, gram, scales, offsets, sums, length, gamma, coords, spread, sketch,
+def _start(x, pixels, qq, scales, offsets, sums, length, gamma, coords, spread, sketch,
            slack, lo, hi, value, exact, reach):  # pragma: no cover
     """Per problem: the coordinates by axis, u = s sum(q), |y|^2, the slack (see
     :func:`_greedy`), the running minimum (+inf) and its reach."""
@@ -322,7 +335,7 @@ def _start(x, pixels, gram, scales, offsets, sums, length, gamma, coords, spread
     for j in range(n):
         widest = max(widest, length[j])
     for j in range(n):
-        square = scales[j] * scales[j] * np.float64(gram[j, j]) + pixels * offsets[j] * (
+        square = scales[j] * scales[j] * qq[j] + pixels * offsets[j] * (
             offsets[j] + 2.0 * scales[j] * sums[j] / pixels)
         for a in range(C - pixels):
             coords[a, j] = x[j, pixels + a]
@@ -335,10 +348,40 @@ def _start(x, pixels, gram, scales, offsets, sums, length, gamma, coords, spread
         reach[j] = np.inf
 
 
+@_compiled(False)
+def _likely(lo, slot, c, size, out):  # pragma: no cover
+    """c, then up to ``size - 1`` of the candidates still in play without a Gram row, those
+    of highest running minimum first (the next picks come from the top); returns the count."""
+    n = lo.shape[0]
+    out[0] = c
+    free = 0
+    for j in range(n):
+        if slot[j] < 0 and lo[j] > -np.inf and j != c:
+            free += 1
+    count = 1
+    extra = size - 1
+    if free == 0 or extra <= 0:
+        return count
+    values = np.empty(free)
+    t = 0
+    for j in range(n):
+        if slot[j] < 0 and lo[j] > -np.inf and j != c:
+            values[t] = lo[j]
+            t += 1
+    edge = -np.inf if free <= extra else np.partition(values, free - extra)[free - extra]
+    for j in range(n):
+        if count >= size:
+            break
+        if slot[j] < 0 and lo[j] > -np.inf and j != c and lo[j] >= edge:
+            out[count] = j
+            count += 1
+    return count
+
+
 def available(candidates: int, channels: int, dtype: torch.dtype) -> bool:
-    """Whether this strategy serves problems of this size (numba, at most ``UP_TO``
-    candidates, and MKL's summation order checked on this machine)."""
-    return (njit is not None and candidates <= UP_TO and channels > 3
+    """Whether this strategy serves problems of this size (numba, and MKL's summation order
+    checked on this machine for this size)."""
+    return (njit is not None and channels > 3
             and orders.gemm_block(candidates, channels, dtype) > 0)
 
 
@@ -361,7 +404,14 @@ class _Solver:
         self.lanes = orders.norm_lanes(C, points.dtype)
         self.acc = np.empty(16 * max(self.lanes, 1), dtype)
         self.rounded = torch.empty(n, pixels, dtype=torch.int8)
+        self.whole = n <= WHOLE_UP_TO
+        # the whole Gram matrix, or room for every row (only the rows computed are touched,
+        # so only those take memory)
         self.gram = torch.empty(n, n, dtype=torch.int32)
+        self.slot = np.arange(n, dtype=np.int64) if self.whole else np.empty(n, np.int64)
+        self.qq = np.empty(n)
+        self.chosen = np.empty(ROWS, np.int64)
+        self.status = np.zeros(1, np.int64)
         self.scales, self.offsets, self.sums = (np.empty(n) for _ in range(3))
         self.residual, self.length, self.spread, self.sketch, self.dot, self.reach, \
             self.slack = (np.empty(n) for _ in range(7))
@@ -378,7 +428,8 @@ class _Solver:
         self.tolerance = 3.03 * terms * unit / (1 - terms * unit)
         self.js, self.window = np.empty(n, np.int64), np.empty(n + 1, np.int64)
         self.gamma = 2.01 * (2 * C + 2) * float(np.finfo(dtype).eps) / 2
-        self.counts = np.zeros(2, np.int64)  # entries estimated, entries computed exactly
+        # entries estimated, entries computed exactly, Gram row blocks computed
+        self.counts = np.zeros(3, np.int64)
 
     def load(self, p: int) -> np.ndarray:
         """Problem p's norms, int8 sketch, Gram matrix, bounds' terms and starting state;
@@ -392,37 +443,52 @@ class _Solver:
             self.normed.fill(True)
         _prepare(values, values.view(self.int_view), self.pixels, self.sign, self.mask,
                  self.pair, self.pair.view(values.dtype), self.rounded.numpy(), self.scales,
-                 self.offsets, self.sums, self.residual, self.length, self.squares)
-        torch._int_mm(self.rounded, self.rounded.T, out=self.gram)
-        gram = self.gram.numpy()
-        _start(values, self.pixels, gram, self.scales, self.offsets, self.sums, self.length,
-               self.gamma, self.coords, self.spread, self.sketch, self.slack, self.lo, self.hi,
-               self.value, self.exact, self.reach)
+                 self.offsets, self.sums, self.residual, self.length, self.squares, self.qq)
+        if self.whole:
+            torch._int_mm(self.rounded, self.rounded.T, out=self.gram)
+        else:
+            self.slot.fill(-1)
+            self.used = 0
+        _start(values, self.pixels, self.qq, self.scales, self.offsets, self.sums,
+               self.length, self.gamma, self.coords, self.spread, self.sketch, self.slack,
+               self.lo, self.hi, self.value, self.exact, self.reach)
         return values
 
     def solve(self, p: int, first: int) -> None:
         values = self.load(p)
-        gram = self.gram.numpy()
         picks = self.out[p].numpy()
         picks[0] = first
         step = 1
         while True:
             step = _greedy(values, self.norms, self.normed, self.lanes, self.acc, self.squares,
-                           gram, self.scales, self.offsets, self.spread,
-                           self.pixels, self.sketch, self.coords, self.residual, self.slack,
-                           self.length, self.tolerance, self.block, self.start, self.lo,
-                           self.lo.view(np.int64), self.hi, self.value, self.exact, self.row,
-                           self.reach, self.cells, self.use_cells, picks, step, self.k,
-                           self.js, self.es, self.dot, self.need, WINDOW, self.window,
-                           self.counts, self.scratch, self.index)
-            if step >= 0:
+                           self.gram.numpy(), self.slot, self.scales, self.offsets,
+                           self.spread, self.pixels, self.sketch, self.coords, self.residual,
+                           self.slack, self.length, self.tolerance, self.block, self.start,
+                           self.lo, self.lo.view(np.int64), self.hi, self.value, self.exact,
+                           self.row, self.reach, self.cells, self.use_cells, picks, step,
+                           self.k, self.js, self.es, self.dot, self.need, WINDOW,
+                           self.window, self.counts, self.scratch, self.index, self.status)
+            if self.status[0] == 0:
                 break
-            step = -step
+            if self.status[0] == 2:
+                self._rows(int(picks[step - 1]))
+                continue
             near = self.window[1:self.window[0] + 1]
             official = torch.from_numpy(self.value[near]).clamp_min(1e-30).sqrt() \
                 .to(self.running_dtype).clamp_max(self.start)
             picks[step] = near[int(official.argmax())]  # torch's first maximum
             step += 1
+
+    def _rows(self, c: int) -> None:
+        """Gram rows of c and of the likely next picks (``ROWS`` at a time: one product
+        repacks the whole sketch, so rows come in blocks)."""
+        count = _likely(self.lo, self.slot, c, ROWS, self.chosen)
+        index = torch.from_numpy(self.chosen[:count])
+        torch._int_mm(self.rounded.index_select(0, index), self.rounded.T,
+                      out=self.gram[self.used:self.used + count])
+        self.slot[self.chosen[:count]] = np.arange(self.used, self.used + count)
+        self.used += count
+        self.counts[2] += 1
 
 
 def bounded_greedy(points: torch.Tensor, k: int, first: torch.Tensor,

@@ -1,5 +1,9 @@
 """Greedy K-center on CPU: the official loop compiled, the picks' rows computed ahead.
 
+The CPU fallback where :mod:`.bounded` is unavailable (its check of the matrix product's
+summation order fails, e.g. on another BLAS): it needs no restated order, only that a
+one-thread product of at least ``MIN_BLOCK`` rows has the full matrix's bits.
+
 The official loop (kami93/kcenter_video @ ef7a40a, ``KCenterSampler.forward``) builds the full
 ``torch.cdist`` matrix of each (sample, segment) and reads one row per pick. Only the picks'
 rows are ever read, so this strategy computes rows on demand:
@@ -16,8 +20,8 @@ rows are ever read, so this strategy computes rows on demand:
 - the rows of the missing pick and of the predicted picks without a row are computed in one
   matrix product with ``torch.cdist``'s own operands, ``[-2x, |x|^2, 1] @ [y, 1, |y|^2]^T``,
   clamped at 1e-30 and square-rooted by torch (whose CPU square root is not IEEE's), against
-  all candidates. A wrong prediction costs a row,
-  never a different pick: every decision is the official loop's on the official values.
+  all candidates. A wrong prediction costs a row, never a different pick: every decision is
+  the official loop's on the official values.
 
 Bits: with MKL, a one-thread product of at least ``MIN_BLOCK`` rows gives every entry the
 bits of the full ``cdist`` matrix, and those do not depend on the thread count; shorter or

@@ -16,12 +16,13 @@ Reproduces ``KCenterSampler`` of kami93/kcenter_video @ ef7a40a
 How it differs from the official code (same picks, no n x n matrix): the official code
 builds the full distance matrix per segment (``torch.cdist``) and reads one row per pick.
 Here only what can decide a pick is computed, with ``torch.cdist``'s own values:
-- "bounded" (the CPU default up to 1,024 candidates per segment, :mod:`.bounded`): int8
-  sketch bounds skip the entries that cannot lower a running minimum, estimates with a
-  rounding tolerance decide most updates, and the few undecided entries are computed with
-  cdist's norms and matrix-product summation order (restated in :mod:`.orders`, checked on
-  the machine). About 20 estimated and 0.8 exact entries per pick on the released segments;
-- "lookahead" (the CPU default above, the ViT's 5,684 candidates, :mod:`.lookahead`): the
+- "bounded" (the CPU default, :mod:`.bounded`): int8 sketch bounds skip the entries that
+  cannot lower a running minimum, estimates with a rounding tolerance decide most updates,
+  and the few undecided entries are computed with cdist's norms and matrix-product
+  summation order (restated in :mod:`.orders`, checked on the machine for the size). Per
+  pick on the released batches: about 20 (segments) to 40 (ViT) estimated and 0.8 to 1.7
+  exact entries;
+- "lookahead" (the CPU fallback where that order does not check out, :mod:`.lookahead`): the
   official loop compiled (numba); the picks predicted on int8-rounded points from the exact
   state; their rows one-thread matrix products of at least 16 rows, whose entries are the
   full matrix's bit for bit, clamped and square-rooted by torch, so even exact ties fall as
@@ -83,10 +84,10 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
 
     ``first`` [P] holds the first picks (already reduced mod n); ``cells`` [n] the spatial
     cell of each candidate (one pick per cell) or None. Returns the picks [P, k] in greedy
-    order. ``strategy``: "bounded" (CPU, float32/float64, numba, at most ``bounded.UP_TO``
-    candidates and the machine's summation order checked), "lookahead" (CPU, float32/float64,
-    numba), "incremental" (any device), "matrix" (the official full matrix) or "auto": on
-    the CPU bounded where it is available, else lookahead, while there are at least half as
+    order. ``strategy``: "bounded" (CPU, float32/float64, numba, the machine's summation
+    order checked for this size), "lookahead" (CPU, float32/float64, numba), "incremental"
+    (any device), "matrix" (the official full matrix) or "auto": on the CPU bounded where
+    it is available, else lookahead, while there are at least half as
     many problems as threads (both run one problem per thread), else the matrix, whose
     product uses every thread; incremental elsewhere (see the module docstring). The
     strategy changes the work, never the picks (bar exact ties, incremental).
@@ -106,9 +107,9 @@ def greedy_kcenter(points: torch.Tensor, k: int, first: torch.Tensor,
                          "matrix) or 'incremental'")
     if strategy == "bounded" and not (runs_lookahead and bounded.available(n, C, points.dtype)):
         raise ValueError(f"the bounded k-center strategy needs float32/float64 points on the "
-                         f"CPU, numba, at most {bounded.UP_TO} candidates per problem (got "
-                         f"{n}) and this machine's matrix-product order checked; use "
-                         f"strategy='lookahead' or 'matrix'")
+                         f"CPU, numba, and this machine's matrix-product order checked for "
+                         f"{n} candidates of {C} channels; use strategy='lookahead' or "
+                         f"'matrix'")
     if strategy == "auto":
         if points.device.type != "cpu":
             strategy = "incremental"

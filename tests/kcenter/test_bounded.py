@@ -89,7 +89,7 @@ def test_bounds_never_skip_an_entry_that_could_lower(pixels, coords):
     for c in range(0, 400, 7):
         best = squares[(c + 1) % 400] * g.uniform(0.95, 1.05, 400)
         solver.reach[:] = np.sqrt(best + solver.slack) * (1 + 1e-9)
-        bounded._needed(c, solver.gram.numpy(), solver.scales, solver.offsets, solver.spread,
+        bounded._needed(c, solver.gram.numpy()[solver.slot[c]], solver.scales, solver.offsets, solver.spread,
                         solver.pixels, solver.sketch, solver.coords, solver.residual,
                         solver.reach, solver.dot, solver.need)
         skip = ~solver.need
@@ -130,3 +130,18 @@ def test_counts_report_the_exact_entries():
                                    counts=counts)
     assert torch.equal(picks, reference_kcenter(x, 100, torch.tensor([5])))
     assert 0 < counts[0] < 0.05 * 512 * 100  # a few per pick, not rows
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64])
+def test_gram_rows_by_blocks_above_the_whole_matrix(monkeypatch, rows):
+    """Above WHOLE_UP_TO candidates the Gram rows come in blocks (the pick's and the likely
+    next picks'); any block size, even one row, gives the same picks."""
+    monkeypatch.setattr(bounded, "WHOLE_UP_TO", 100)
+    monkeypatch.setattr(bounded, "ROWS", rows)
+    x = _points(10, 300)
+    first = torch.tensor([123])
+    out = torch.empty(1, 50, dtype=torch.long)
+    solver = bounded._Solver(x, 50, None, 5e4, torch.float32, out, 3)
+    solver.solve(0, 123)
+    assert torch.equal(out, reference_kcenter(x, 50, first))
+    assert 49 <= solver.used < 300 and solver.counts[2] >= 49 / rows  # the last pick needs none

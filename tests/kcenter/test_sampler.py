@@ -237,17 +237,19 @@ def test_without_numba_auto_falls_back_to_the_full_matrix(monkeypatch):
         greedy_kcenter(points, 12, first, strategy="lookahead")
 
 
-@pytest.mark.parametrize("threads,problems,candidates,used", [
-    (1, 1, 40, "bounded"), (2, 1, 40, "bounded"), (2, 2, 40, "bounded"), (4, 1, 40, "matrix"),
-    (8, 4, 40, "bounded"), (9, 4, 40, "matrix"), (1, 2, 60, "lookahead")])
-def test_auto_picks_bounded_lookahead_or_the_matrix(monkeypatch, threads, problems,
-                                                    candidates, used):
+@pytest.mark.parametrize("threads,problems,checked,used", [
+    (1, 1, True, "bounded"), (2, 1, True, "bounded"), (2, 2, True, "bounded"),
+    (4, 1, True, "matrix"), (8, 4, True, "bounded"), (9, 4, True, "matrix"),
+    (1, 2, False, "lookahead"), (4, 1, False, "matrix")])
+def test_auto_picks_bounded_lookahead_or_the_matrix(monkeypatch, threads, problems, checked,
+                                                    used):
     """Both CPU strategies run one problem per thread; with fewer than half as many problems
     as threads the official matrix (every thread on one product) is the faster exact choice.
-    bounded serves up to ``UP_TO`` candidates (its Gram matrix is n x n), lookahead above."""
-    from reproducers.kcenter import bounded, lookahead
+    bounded needs the matrix product's order checked on the machine, lookahead does not."""
+    from reproducers.kcenter import bounded, lookahead, orders
 
-    monkeypatch.setattr(bounded, "UP_TO", 50)
+    if not checked:
+        monkeypatch.setattr(orders, "gemm_block", lambda *a: 0)
     seen = []
     for module, name in ((bounded, "bounded_greedy"), (lookahead, "lookahead_greedy")):
         original = getattr(module, name)
@@ -256,7 +258,7 @@ def test_auto_picks_bounded_lookahead_or_the_matrix(monkeypatch, threads, proble
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        points = torch.randn(problems, candidates, 20)
+        points = torch.randn(problems, 40, 20)
         first = torch.zeros(problems, dtype=torch.long)
         assert torch.equal(greedy_kcenter(points, 9, first),
                            reference_kcenter(points, 9, first))
