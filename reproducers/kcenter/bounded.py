@@ -88,21 +88,19 @@ def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length, 
     """Row i: pixels ~ m + s q with m = (hi + lo) / 2, s = (hi - lo) / 254, q int8 in
     [-127, 127] and its sum; upper bounds of |x - y| over the pixels and of |x|; |x|^2 summed
     in any order (within K u |x|^2 of cdist's norm, see :func:`_greedy`)."""
-    mid = row.dtype.type(0.5) * (hi + lo)
-    step = row.dtype.type((hi - lo) / 254.0)
-    step = step if step > 0 else row.dtype.type(1.0)
-    inverse = row.dtype.type(1.0) / step
-    res = row.dtype.type(0.0)
-    tot = row.dtype.type(0.0)
-    total = row.dtype.type(0.0)
-    total2 = 0
+    f = row.dtype.type
+    mid = f(0.5) * (hi + lo)
+    step = f((hi - lo) / 254.0)
+    step = step if step > 0 else f(1.0)
+    inverse = f(1.0) / step
+    res = tot = total = f(0.0)  # total: the sum of q, an integer below 2^24, exact
+    total2 = np.int32(0)
     for j in range(pixels):
         v = row[j]
-        r = min(max(np.rint((v - mid) * inverse), row.dtype.type(-127.0)),
-                row.dtype.type(127.0))
-        q[j] = np.int8(np.int32(r))
+        r = min(max(np.rint((v - mid) * inverse), f(-127.0)), f(127.0))
+        q[j] = np.int8(r)
         total += r
-        total2 += np.int64(r) * np.int64(r)
+        total2 += np.int32(r * r)
         e = v - (mid + r * step)
         res += e * e
         tot += v * v
