@@ -109,8 +109,10 @@ def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length, 
     scales[i] = step
     offsets[i] = mid
     sums[i] = total
-    # the sums above run in the points' dtype in any order: 1e-3 covers their rounding
-    residual[i] = np.sqrt(np.float64(res)) * 1.001 + 1e-6 * (abs(hi) + abs(lo)) + 1e-30
+    # the sums above run in the points' dtype in any order: 1e-3 covers their rounding; each
+    # e is within 3 ulps of max(|hi|, |lo|) (float32: 2e-7) of x - y, 1e-6 sqrt(pixels) of it
+    residual[i] = (np.sqrt(np.float64(res)) * 1.001
+                   + 1e-6 * np.sqrt(np.float64(pixels)) * (abs(hi) + abs(lo)) + 1e-30)
     length[i] = np.sqrt(np.float64(tot)) * 1.001
     squares[i] = tot
     qq[i] = total2  # |q|^2, the Gram matrix's diagonal
@@ -177,9 +179,11 @@ def _estimates(x, squares, c, js, m, out):  # pragma: no cover
 
 
 @_compiled(False)
-def _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index):  # pragma: no cover
+def _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index,
+           counts):  # pragma: no cover
     """The official squared entry (c, j), clamped at 1e-30 as cdist; cdist's norms of c and
-    j computed on first use (most rows never need one)."""
+    j computed on first use (most rows never need one). Counted in counts[1]."""
+    counts[1] += 1
     for i in (c, j):
         if not normed[i]:
             norms[i] = orders.norm_of(x[i], lanes, acc)
@@ -191,10 +195,11 @@ def _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index):  #
 
 @_compiled(False)
 def _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact, row, scratch,
-            index):  # pragma: no cover
+            index, counts):  # pragma: no cover
     """Make j's running minimum exact (from the entry of the pick that set it)."""
     if not exact[j]:
-        v = _exact(x, norms, normed, lanes, acc, row[j], j, block, floor, scratch, index)
+        v = _exact(x, norms, normed, lanes, acc, row[j], j, block, floor, scratch, index,
+                   counts)
         value[j] = v
         lo[j] = v
         hi[j] = v
@@ -254,10 +259,10 @@ def _greedy(x, norms, normed, lanes, acc, squares, gram, slot, scales, offsets, 
                 exact[j] = False
                 row[j] = c
             elif low < hi[j]:  # undecided: exact values decide
-                counts[1] += 1
                 _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact,
-                        row, scratch, index)
-                v = _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index)
+                        row, scratch, index, counts)
+                v = _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index,
+                           counts)
                 if v < value[j]:
                     value[j] = v
                     lo[j] = v
@@ -289,8 +294,7 @@ def _greedy(x, norms, normed, lanes, acc, squares, gram, slot, scales, offsets, 
         for j in range(n):
             if hi[j] >= edge:
                 _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact,
-                        row, scratch, index)
-                counts[1] += 1
+                        row, scratch, index, counts)
                 count += 1
                 window_out[count] = j
         best = -np.inf
