@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
 
 WHOLE_UP_TO = 1024  # candidates up to which the whole Gram matrix is built (above: by rows)
 ROWS = 64  # Gram rows computed at a time above WHOLE_UP_TO: the pick's and likely next ones
+SPAN_STRIDE = 4  # the pixel range is taken on every 4th pixel (q is clamped, r stays exact)
 WINDOW = 2.0 ** -18  # relative squared-distance gap below which square roots may collide
 # everything but approximate functions: sqrt stays exact (the bounds carry margins)
 _FAST = {"nnan", "ninf", "nsz", "reassoc", "contract", "arcp"}
@@ -64,15 +65,17 @@ def _compiled(fastmath):
 @_compiled(False)
 def _prepare(x, bits, pixels, sign, mask, pair, pair_float, rounded, scales, offsets, sums,
              residual, length, squares, qq):  # pragma: no cover
-    """One pass over the rows: the pixel range, the int8 sketch. The range is found on
-    order-preserving integer keys of the floats' bit patterns (``bits``; an involution of
-    them): integer reductions vectorise, float ones do not in numba. ``pair`` /
-    ``pair_float``: two integers and their float view, to turn bits back into floats."""
+    """One pass over the rows: the pixel range, the int8 sketch. The range is taken on every
+    ``SPAN_STRIDE``-th pixel (pixels outside it are clamped to q = +-127, and the residual
+    is computed from the q actually kept, so the bounds hold), found on order-preserving
+    integer keys of the floats' bit patterns (``bits``; an involution of them): integer
+    reductions vectorise, float ones do not in numba. ``pair`` / ``pair_float``: two
+    integers and their float view, to turn bits back into floats."""
     for i in range(x.shape[0]):
         keys = bits[i]
         hi = keys[0] ^ ((keys[0] >> sign) & mask)
         lo = hi
-        for j in range(pixels):
+        for j in range(0, pixels, SPAN_STRIDE):
             key = keys[j] ^ ((keys[j] >> sign) & mask)
             hi = max(hi, key)
             lo = min(lo, key)
@@ -110,9 +113,10 @@ def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length, 
     offsets[i] = mid
     sums[i] = total
     # the sums above run in the points' dtype in any order: 1e-3 covers their rounding; each
-    # e is within 3 ulps of max(|hi|, |lo|) (float32: 2e-7) of x - y, 1e-6 sqrt(pixels) of it
-    residual[i] = (np.sqrt(np.float64(res)) * 1.001
-                   + 1e-6 * np.sqrt(np.float64(pixels)) * (abs(hi) + abs(lo)) + 1e-30)
+    # e is within 3 u (|v| + |mid| + |r s|) <= 3 u (|x| + 2 (|hi| + |lo|)) of x - y (float32:
+    # u = 6e-8), the margin is five times that over the pixels
+    residual[i] = (np.sqrt(np.float64(res)) * 1.001 + 1e-6 * np.sqrt(np.float64(pixels))
+                   * (np.sqrt(np.float64(tot)) + 2.0 * (abs(hi) + abs(lo))) + 1e-30)
     length[i] = np.sqrt(np.float64(tot)) * 1.001
     squares[i] = tot
     qq[i] = total2  # |q|^2, the Gram matrix's diagonal
@@ -425,6 +429,9 @@ class _Solver:
         self.lo, self.hi = np.empty(n), np.empty(n)
         self.exact, self.row = np.empty(n, np.bool_), np.empty(n, np.int64)
         self.scratch, self.index = np.empty(1, dtype), np.empty(1, np.int64)
+        # the arrays numba sees, made once (per-call views cost the workers the GIL)
+        self.gram_array, self.rounded_array = self.gram.numpy(), self.rounded.numpy()
+        self.keys, self.pair_float = self.lo.view(np.int64), self.pair.view(dtype)
         terms = C + 2
         unit = float(np.finfo(dtype).eps) / 2
         self.tolerance = 3.03 * terms * unit / (1 - terms * unit)
@@ -444,7 +451,7 @@ class _Solver:
             self.norms[:] = x.pow(2).sum(-1).numpy()
             self.normed.fill(True)
         _prepare(values, values.view(self.int_view), self.pixels, self.sign, self.mask,
-                 self.pair, self.pair.view(values.dtype), self.rounded.numpy(), self.scales,
+                 self.pair, self.pair_float, self.rounded_array, self.scales,
                  self.offsets, self.sums, self.residual, self.length, self.squares, self.qq)
         if self.whole:
             torch._int_mm(self.rounded, self.rounded.T, out=self.gram)
@@ -463,10 +470,10 @@ class _Solver:
         step = 1
         while True:
             step = _greedy(values, self.norms, self.normed, self.lanes, self.acc, self.squares,
-                           self.gram.numpy(), self.slot, self.scales, self.offsets,
+                           self.gram_array, self.slot, self.scales, self.offsets,
                            self.spread, self.pixels, self.sketch, self.coords, self.residual,
                            self.slack, self.length, self.tolerance, self.block, self.start,
-                           self.lo, self.lo.view(np.int64), self.hi, self.value, self.exact,
+                           self.lo, self.keys, self.hi, self.value, self.exact,
                            self.row, self.reach, self.cells, self.use_cells, picks, step,
                            self.k, self.js, self.es, self.dot, self.need, WINDOW,
                            self.window, self.counts, self.scratch, self.index, self.status)
