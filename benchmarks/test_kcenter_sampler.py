@@ -7,8 +7,8 @@ colours, a moving wave, pixel noise) normalised to [-1, 1] and patchified as the
 loaders do. Both run in float32 with the threads torch was given; the official re-statement
 builds the full pairwise matrix (``torch.cdist``) and takes one Python step per pick.
 
-Official and ours (the CPU default: "bounded" for the 784-candidate segments, "lookahead" for
-the ViT) alternate, best of ROUNDS each, so that load on a shared machine hits both alike.
+Official and ours (the CPU default: "bounded", or "lookahead" where bounded's check of the
+matrix product's order fails) alternate, best of ROUNDS each, so that load on a shared machine hits both alike.
 Each case asserts identical picks in float32 and float64 (and identical patches), and stores
 the times, the ratio, the strategy, its work (exact entries or rows per pick), the time of
 the one-row-per-pick strategy (the GPU default) and the official multiply-adds in
@@ -21,8 +21,10 @@ matrix (16 x 784 x 784 floats for the segments) to the system after each call, s
 pays its page faults; a long-running process (training, or this file run after the forward
 benchmarks) keeps the memory and the official segments run ~1.5x faster. For the steady
 state run with ``MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736``.
-Measured (Xeon with AVX-512 and AMX, one / two threads): segments 5.0-6.0x / 4.8-4.9x fresh,
-3.5-3.6x / 3.2-3.3x steady; ViT 3.5x / 3.7x fresh, 3.1x / 3.7x steady.
+Measured (Xeon with AVX-512 and AMX; "bounded" for every case), one thread: segments
+3.9-4.8x fresh, 3.1-3.5x steady, ViT 5.5-6.0x fresh, 4.8-5.7x steady; two threads: segments
+3.6-4.6x fresh, 2.7-3.2x steady, ViT 5.2-5.6x fresh, 4.5x steady. Run after the forward
+benchmarks (``-k kcenter``, a warm heap): ViT 5.3x, segments 3.7-3.9x.
 """
 
 from __future__ import annotations

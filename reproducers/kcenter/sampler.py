@@ -34,10 +34,10 @@ Here only what can decide a pick is computed, with ``torch.cdist``'s own values:
   choice when there are fewer than half as many problems (samples x segments) as threads,
   or no numba: bounded and lookahead run one problem per thread, the matrix product uses
   them all.
-Against the full-matrix restatement (benchmarks/test_kcenter_sampler.py, batch 2, one or two
-threads): 784-candidate segments 3.2-3.6x faster once the allocator serves the official
-matrix without page faults (a warm training process), 4.3-6.0x in a fresh process; ViT
-3.1-3.7x.
+Against the full-matrix restatement (benchmarks/test_kcenter_sampler.py, batch 2): on one
+thread the 784-candidate segments run 3.1-3.5x faster once the allocator serves the official
+matrix without page faults (a warm training process) and 3.9-4.8x in a fresh process, the
+ViT 4.8-5.7x; on two threads the segments 2.7-3.2x warm and 3.6-4.6x fresh, the ViT 4.5-5.6x.
 The greedy loop runs once for all samples and segments together.
 """
 
