@@ -34,17 +34,11 @@ for the ViT), a bound per candidate and pick, a few estimates and exact entries 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 
 from . import orders
-
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    njit = None
+from .cpu import compiled, njit, share_problems
 
 WHOLE_UP_TO = 1024  # candidates up to which the whole Gram matrix is built (above: by rows)
 ROWS = 64  # Gram rows computed at a time above WHOLE_UP_TO: the pick's and likely next ones
@@ -54,15 +48,7 @@ WINDOW = 2.0 ** -18  # relative squared-distance gap below which square roots ma
 _FAST = {"nnan", "ninf", "nsz", "reassoc", "contract", "arcp"}
 
 
-def _compiled(fastmath):
-    def wrap(fn):
-        if njit is None:
-            return fn
-        return njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")(fn)
-    return wrap
-
-
-@_compiled(False)
+@compiled(False)
 def _prepare(x, bits, pixels, sign, mask, pair, pair_float, rounded, scales, offsets, sums,
              residual, length, squares, qq):  # pragma: no cover
     """One pass over the rows: the pixel range, the int8 sketch. The range is taken on every
@@ -85,7 +71,7 @@ def _prepare(x, bits, pixels, sign, mask, pair, pair_float, rounded, scales, off
                 sums, residual, length, squares, qq)
 
 
-@_compiled(_FAST)
+@compiled(_FAST)
 def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length, squares,
             qq):  # pragma: no cover
     """Row i: pixels ~ m + s q with m = (hi + lo) / 2, s = (hi - lo) / 254, q int8 in
@@ -122,7 +108,7 @@ def _sketch(row, pixels, hi, lo, q, i, scales, offsets, sums, residual, length, 
     qq[i] = total2  # |q|^2, the Gram matrix's diagonal
 
 
-@_compiled(_FAST)
+@compiled(_FAST)
 def _needed(c, g, scales, offsets, spread, pixels, sketch, coords, residual, reach, dot,
             need):  # pragma: no cover
     """need[j]: whether the entry (c, j) may lower j's running minimum. With the sketch
@@ -150,7 +136,7 @@ def _needed(c, g, scales, offsets, spread, pixels, sketch, coords, residual, rea
         need[j] = (square < w * w * (1.0 + 1e-9)) & (reach[j] >= 0.0)
 
 
-@_compiled(False)
+@compiled(False)
 def _first_of(keys, key):  # pragma: no cover
     for j in range(keys.shape[0]):
         if keys[j] == key:
@@ -158,7 +144,7 @@ def _first_of(keys, key):  # pragma: no cover
     return 0
 
 
-@_compiled(False)
+@compiled(False)
 def _top(keys):  # pragma: no cover
     """max of non-negative or infinite floats through their bit patterns as integers (same
     order; -inf's pattern is negative): an integer reduction, which vectorises."""
@@ -168,7 +154,7 @@ def _top(keys):  # pragma: no cover
     return top
 
 
-@_compiled(_FAST)
+@compiled(_FAST)
 def _estimates(x, squares, c, js, m, out):  # pragma: no cover
     """out[:m]: the squared-distance products of c and js[:m] summed in any order (within
     ``tolerance`` of the official value, see :func:`_greedy`), vectorised along the row."""
@@ -182,7 +168,7 @@ def _estimates(x, squares, c, js, m, out):  # pragma: no cover
         out[t] = squares[c] + squares[js[t]] - 2.0 * np.float64(total)
 
 
-@_compiled(False)
+@compiled(False)
 def _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index,
            counts):  # pragma: no cover
     """The official squared entry (c, j), clamped at 1e-30 as cdist; cdist's norms of c and
@@ -197,7 +183,7 @@ def _exact(x, norms, normed, lanes, acc, c, j, block, floor, scratch, index,
     return scratch[0] if scratch[0] > floor else floor
 
 
-@_compiled(False)
+@compiled(False)
 def _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact, row, scratch,
             index, counts):  # pragma: no cover
     """Make j's running minimum exact (from the entry of the pick that set it)."""
@@ -210,7 +196,7 @@ def _settle(x, norms, normed, lanes, acc, j, block, floor, lo, hi, value, exact,
         exact[j] = True
 
 
-@_compiled(False)
+@compiled(False)
 def _greedy(x, norms, normed, lanes, acc, squares, gram, slot, scales, offsets, spread,
             pixels, sketch, coords, residual, slack, length, tolerance, block, start, lo, keys,
             hi, value, exact, row, reach, cells, use_cells, picks, step, k, js, es, dot, need,
@@ -323,7 +309,7 @@ def _greedy(x, norms, normed, lanes, acc, squares, gram, slot, scales, offsets, 
     return k
 
 
-@_compiled(False)
+@compiled(False)
 def _count_from(values, edge):  # pragma: no cover
     count = 0
     for j in range(values.shape[0]):
@@ -331,7 +317,7 @@ def _count_from(values, edge):  # pragma: no cover
     return count
 
 
-@_compiled(False)
+@compiled(False)
 def _start(x, pixels, qq, scales, offsets, sums, length, gamma, coords, spread, sketch,
            slack, lo, hi, value, exact, reach):  # pragma: no cover
     """Per problem: the coordinates by axis, u = s sum(q), |y|^2, the slack (see
@@ -354,7 +340,7 @@ def _start(x, pixels, qq, scales, offsets, sums, length, gamma, coords, spread, 
         reach[j] = np.inf
 
 
-@_compiled(False)
+@compiled(False)
 def _likely(lo, slot, c, size, out):  # pragma: no cover
     """c, then up to ``size - 1`` of the candidates still in play without a Gram row, those
     of highest running minimum first (the next picks come from the top); returns the count."""
@@ -512,24 +498,14 @@ def bounded_greedy(points: torch.Tensor, k: int, first: torch.Tensor,
     points = points.contiguous()
     first = first.tolist()
     out = torch.empty(P, k, dtype=torch.long)
-    threads = torch.get_num_threads()
-    workers = max(1, min(threads, P))
 
-    def work(w: int) -> int:
-        torch.set_num_threads(1)
+    def work(problems) -> int:
         solver = _Solver(points, k, cells, start, running_dtype, out, coordinates)
-        for p in range(w, P, workers):
+        for p in problems:
             solver.solve(p, first[p])
         return int(solver.counts[1])
 
-    try:
-        if workers == 1:
-            computed = [work(0)]
-        else:
-            with ThreadPoolExecutor(workers) as executor:
-                computed = list(executor.map(work, range(workers)))
-    finally:
-        torch.set_num_threads(threads)
+    computed = share_problems(P, work)
     if counts is not None:
         counts.append(sum(computed))
     return out

@@ -33,15 +33,10 @@ batches: 1.06 (segments) to 1.2 (ViT) rows per pick.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    njit = None
+from .cpu import compiled, njit, share_problems
 
 MIN_BLOCK = 16  # shortest product whose entries round as the full matrix (one MKL thread)
 WHOLE_UP_TO = 1024  # up to this many candidates one Gram matrix of all of them is used
@@ -54,17 +49,7 @@ def available() -> bool:
     return njit is not None
 
 
-def _jit(fn=None, exact: bool = False):
-    """numba-compiled, cached, without the GIL; ``exact``: IEEE arithmetic (no fastmath), for
-    the official decisions; the predictions may use fastmath."""
-    if fn is None:
-        return lambda f: _jit(f, exact)
-    if njit is None:
-        return fn
-    return njit(cache=True, nogil=True, fastmath=not exact, error_model="numpy")(fn)
-
-
-@_jit(exact=True)
+@compiled(False)  # exact IEEE arithmetic: the official decisions
 def _advance(rows, slot, running, cells, use_cells, picks, step, k):  # pragma: no cover
     """Official steps from ``step`` on while the last pick's row exists; returns the step at
     which the row of ``picks[step - 1]`` is missing, or k when all picks are made. ``rows``
@@ -99,7 +84,7 @@ def _advance(rows, slot, running, cells, use_cells, picks, step, k):  # pragma: 
     return step
 
 
-@_jit
+@compiled(True)  # fast math: the predictions
 def _pool(running, last, size, out):  # pragma: no cover
     """``last`` then up to ``size - 1`` of the candidates of highest running minimum (never
     the picked or excluded ones, at -1); returns the count."""
@@ -120,7 +105,7 @@ def _pool(running, last, size, out):  # pragma: no cover
     return count
 
 
-@_jit
+@compiled(True)  # fast math: the predictions
 def _simulate(running, slot, cells, use_cells, members, start, gram, scale2, coords, limit,
               steps, out):  # pragma: no cover
     """Predict the picks after ``members[start]`` (the pick whose row is missing) by the
@@ -189,7 +174,7 @@ def _simulate(running, slot, cells, use_cells, members, start, gram, scale2, coo
     return found
 
 
-@_jit
+@compiled(True)  # fast math: the predictions
 def _prepare(x, pixels, operand, rounded):  # pragma: no cover
     """One problem: ``x`` [n, C] copied into cdist's right operand ``operand`` [n, C + 2] as
     [x, 1, .] (the norms are torch's), its first ``pixels`` channels rounded to int8 at step
@@ -223,7 +208,7 @@ def _prepare(x, pixels, operand, rounded):  # pragma: no cover
     return step * step
 
 
-@_jit
+@compiled(True)  # fast math: the predictions
 def _left(right, index, out):  # pragma: no cover
     """cdist's left operand [-2x, |x|^2, 1] of the candidates ``index`` from its right operand
     [x, 1, |x|^2] (-2x is exact in floating point)."""
@@ -329,24 +314,14 @@ def lookahead_greedy(points: torch.Tensor, k: int, first: torch.Tensor,
     points = points.contiguous()
     first = first.tolist()
     out = torch.empty(P, k, dtype=torch.long)
-    threads = torch.get_num_threads()
-    workers = max(1, min(threads, P))
 
-    def work(w: int) -> int:
-        torch.set_num_threads(1)
+    def work(problems) -> int:
         solver = _Solver(points, k, cells, running, out, coordinates)
-        for p in range(w, P, workers):
+        for p in problems:
             solver.solve(p, first[p])
         return solver.rows_computed
 
-    try:
-        if workers == 1:
-            computed = [work(0)]
-        else:
-            with ThreadPoolExecutor(workers) as executor:
-                computed = list(executor.map(work, range(workers)))
-    finally:
-        torch.set_num_threads(threads)
+    computed = share_problems(P, work)
     if counts is not None:
         counts.append(sum(computed))
     return out

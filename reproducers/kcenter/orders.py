@@ -23,18 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    njit = None
-
-
-def _compiled(fastmath):
-    def wrap(fn):
-        if njit is None:
-            return fn
-        return njit(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")(fn)
-    return wrap
+from .cpu import compiled, njit
 
 
 def _norm_row(row, lanes, acc):  # pragma: no cover
@@ -92,7 +81,7 @@ if njit is not None:  # numba-level inlining: the constant lane counts below rea
     _norm_row = njit(inline="always", error_model="numpy")(_norm_row)
 
 
-@_compiled(False)
+@compiled(False)
 def norm_of(row, lanes, acc):  # pragma: no cover
     """:func:`_norm_row` with the lane count as a compile-time constant (4, 8 or 16)."""
     if lanes == 8:
@@ -104,13 +93,13 @@ def norm_of(row, lanes, acc):  # pragma: no cover
     return _norm_row(row, lanes, acc)
 
 
-@_compiled(False)
+@compiled(False)
 def _norms(x, lanes, out, acc):  # pragma: no cover
     for i in range(x.shape[0]):
         out[i] = norm_of(x[i], lanes, acc)
 
 
-@_compiled({"contract"})
+@compiled({"contract"})
 def _entries(x, norms, c, js, m, block, out):  # pragma: no cover
     """``out[:m]``: the squared-distance products of candidate ``c`` with candidates
     ``js[:m]``, ``[-2x_c, N_c, 1] . [x_j, 1, N_j]`` (``N``: the norms), summed as MKL does
